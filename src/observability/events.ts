@@ -1,0 +1,39 @@
+/**
+ * The event vocabulary shared by logs, the e2e harness and operators.
+ * Add a name here before logging it.
+ *
+ * @module
+ */
+export const EVENTS = {
+  /** A listener is bound. Fields: `component`, `addr` (the real bound address). */
+  listening: "listening",
+  /** A listener stopped accepting. Fields: `component`, `addr`. */
+  listener_closed: "listener_closed",
+  /** A client connection was accepted. Fields: `component`, `conn`, `peer`. */
+  connection_opened: "connection_opened",
+  /** A connection ended. Fields: `component`, `conn`, `peer`, `target`, `bytes_in`, `bytes_out`, `ms`, `error?`. */
+  connection_closed: "connection_closed",
+  /** A proxied HTTP request finished. Fields: `conn`, `method`, `target`, `status`, `ms`. */
+  proxy_request: "proxy_request",
+  /** A client failed proxy authentication. Fields: `component`, `peer`, `protocol`. */
+  auth_failed: "auth_failed",
+  /** Bad bytes from a peer. Fields: `component`, `peer`, `error`. */
+  protocol_error: "protocol_error",
+  /** A SOCKS5 UDP association was set up or ended. Fields: `conn`, `relay`, `datagrams`. */
+  udp_associate: "udp_associate",
+  udp_associate_closed: "udp_associate_closed",
+  /** Process lifecycle. */
+  starting: "starting",
+  stopping: "stopping",
+  stopped: "stopped",
+  config_warning: "config_warning",
+  fatal: "fatal",
+  /** Tunnel sessions (mux). Fields: `session`, `peer`, `code?`, `error?`. */
+  session_opened: "session_opened",
+  session_closed: "session_closed",
+  session_protocol_error: "session_protocol_error",
+  heartbeat_timeout: "heartbeat_timeout",
+} as const;
+
+/** One of the known event names. */
+export type EventName = keyof typeof EVENTS;
