@@ -1,0 +1,14 @@
+/**
+ * Configuration: types, the load pipeline, defaults and secrets.
+ *
+ * @module
+ */
+export { formatOf, loadConfig, parseConfig } from "./load.ts";
+export type { ConfigFormat, ParseConfigOptions } from "./load.ts";
+export { ConfigError, formatIssue } from "./errors.ts";
+export type { ConfigIssue } from "./errors.ts";
+export { Secret } from "./secret.ts";
+export { parseDuration, parseSize } from "./units.ts";
+export * from "./defaults.ts";
+export type { ConfigInput, LogInput, ProxyInput } from "./input.ts";
+export type * from "./types.ts";
