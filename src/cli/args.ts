@@ -1,0 +1,146 @@
+/**
+ * Command-line parsing into a typed {@link CliOptions}. Anything unexpected is a
+ * {@link UsageError} (exit code 2) that says what was expected.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { LogFormat, LogLevel } from "../observability/log.ts";
+import type { ProxyProtocol } from "../config/types.ts";
+import { parseHostPort } from "../transport/conn.ts";
+
+/** A bad command line; printed with a hint and exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** What to do. */
+export type Command = "run" | "check" | "version" | "help";
+
+/** The role(s) to run. */
+export type Mode = "proxy" | "client" | "server" | "reverse";
+
+/** The parsed command line. */
+export interface CliOptions {
+  command: Command;
+  mode: Mode | undefined;
+  config: string | undefined;
+  help: boolean;
+  logFormat: LogFormat | undefined;
+  logLevel: LogLevel | undefined;
+  bind: string | undefined;
+  user: string | undefined;
+  pass: string | undefined;
+  protocols: ProxyProtocol[] | undefined;
+  allowOpen: boolean;
+}
+
+const MODES: readonly Mode[] = ["proxy", "client", "server", "reverse"];
+const COMMANDS: readonly Command[] = ["run", "check", "version", "help"];
+const PROTOCOLS: readonly ProxyProtocol[] = ["http", "https", "socks5"];
+
+function oneOf<T extends string>(
+  flag: string,
+  value: string | undefined,
+  allowed: readonly T[],
+): T | undefined {
+  if (value === undefined) return undefined;
+  if (!allowed.includes(value as T)) {
+    throw new UsageError(
+      `Cannot use ${flag} ${JSON.stringify(value)}: expected one of ${allowed.join(", ")}`,
+    );
+  }
+  return value as T;
+}
+
+/** Parses `argv` (without the program name). Throws {@link UsageError}. */
+export function parseCli(argv: readonly string[]): CliOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
+        mode: { type: "string" },
+        config: { type: "string", short: "c" },
+        "log-format": { type: "string" },
+        "log-level": { type: "string" },
+        bind: { type: "string" },
+        user: { type: "string" },
+        pass: { type: "string" },
+        protocols: { type: "string" },
+        "allow-open": { type: "boolean" },
+      },
+    });
+  } catch (err) {
+    const message = (err as Error).message;
+    const unknown = /Unknown option '([^']+)'/.exec(message);
+    if (unknown) throw new UsageError(`Cannot use option ${unknown[1]}: no such option`);
+    const missing = /Option '([^']+)' argument missing/.exec(message);
+    if (missing) throw new UsageError(`Cannot use option ${missing[1]}: it needs a value`);
+    throw new UsageError(`Cannot parse the command line: ${message.split(". ")[0]}`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 1) {
+    throw new UsageError(
+      `Cannot use argument ${JSON.stringify(positionals[1])}: only one subcommand is allowed`,
+    );
+  }
+  const sub = positionals[0];
+  let command: Command = "run";
+  if (sub !== undefined) {
+    if (!COMMANDS.includes(sub as Command) || sub === "run") {
+      throw new UsageError(
+        `Cannot run subcommand ${
+          JSON.stringify(sub)
+        }: expected one of check, version, help (or none)`,
+      );
+    }
+    command = sub as Command;
+  }
+  if (values.version) command = "version";
+
+  const bind = values.bind;
+  if (bind !== undefined) {
+    try {
+      parseHostPort(bind);
+    } catch {
+      throw new UsageError(
+        `Cannot use --bind ${JSON.stringify(bind)}: expected host:port, e.g. 127.0.0.1:8090`,
+      );
+    }
+  }
+  if ((values.user === undefined) !== (values.pass === undefined)) {
+    throw new UsageError("Cannot use --user without --pass (or --pass without --user): give both");
+  }
+  let protocols: ProxyProtocol[] | undefined;
+  if (values.protocols !== undefined) {
+    protocols = values.protocols.split(",").map((p) => oneOf("--protocols", p.trim(), PROTOCOLS)!);
+  }
+  if (command === "check" && values.config === undefined) {
+    throw new UsageError("Cannot run check: it needs -c FILE");
+  }
+  return {
+    command,
+    mode: oneOf("--mode", values.mode, MODES),
+    config: values.config,
+    help: values.help ?? false,
+    logFormat: oneOf("--log-format", values["log-format"], ["text", "json"] as const),
+    logLevel: oneOf(
+      "--log-level",
+      values["log-level"],
+      ["debug", "info", "warn", "error"] as const,
+    ),
+    bind,
+    user: values.user,
+    pass: values.pass,
+    protocols,
+    allowOpen: values["allow-open"] ?? false,
+  };
+}
