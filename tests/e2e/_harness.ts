@@ -1,0 +1,254 @@
+/**
+ * E2E harness: runs the real program as a child process, reads its JSON log
+ * lines from stderr, and lets tests wait on events instead of sleeping.
+ *
+ * The program under test is `$WMPROXY_BIN` when set (a compiled binary), else
+ * `deno run -A main.ts`. `E2E_DEBUG=1` echoes every child log line.
+ *
+ * @module
+ */
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const DEBUG = Deno.env.get("E2E_DEBUG") === "1";
+
+/** One parsed JSON log line. */
+export type LogEvent = Record<string, unknown> & { event: string; level: string };
+
+interface Waiter {
+  event: string;
+  match: Record<string, unknown>;
+  resolve: (e: LogEvent) => void;
+}
+
+/** A running wmproxy process. */
+export class WmproxyProcess implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  readonly events: LogEvent[] = [];
+  readonly lines: string[] = [];
+  readonly stdout: Promise<string>;
+  readonly #waiters = new Set<Waiter>();
+  readonly #stderrDone: Promise<void>;
+  #status: Promise<Deno.CommandStatus>;
+
+  constructor(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
+    const bin = Deno.env.get("WMPROXY_BIN");
+    const cmd = bin ?? Deno.execPath();
+    const fullArgs = bin ? args : ["run", "-A", MAIN, ...args];
+    this.child = new Deno.Command(cmd, {
+      args: fullArgs,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+      env: { NO_COLOR: "1", ...(options.env ?? {}) },
+    }).spawn();
+    this.#status = this.child.status;
+    this.stdout = new Response(this.child.stdout).text();
+    this.#stderrDone = this.#readStderr();
+  }
+
+  async #readStderr(): Promise<void> {
+    const decoder = new TextDecoderStream();
+    let pending = "";
+    for await (const chunk of this.child.stderr.pipeThrough(decoder)) {
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        this.#onLine(pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+      }
+    }
+    if (pending !== "") this.#onLine(pending);
+  }
+
+  #onLine(line: string): void {
+    this.lines.push(line);
+    if (this.lines.length > 2000) this.lines.shift();
+    // deno-lint-ignore no-console
+    if (DEBUG) console.error(`[wmproxy ${this.child.pid}] ${line}`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (typeof parsed !== "object" || parsed === null || !("event" in parsed)) return;
+    const e = parsed as LogEvent;
+    this.events.push(e);
+    for (const w of this.#waiters) {
+      if (matches(e, w.event, w.match)) {
+        this.#waiters.delete(w);
+        w.resolve(e);
+      }
+    }
+  }
+
+  /** Resolves with the first event (past or future) named `event` whose fields include `match`. */
+  waitForEvent(
+    event: string,
+    match: Record<string, unknown> = {},
+    timeoutMs = 15_000,
+  ): Promise<LogEvent> {
+    const seen = this.events.find((e) => matches(e, event, match));
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(waiter);
+        reject(
+          new Error(
+            `Cannot see event "${event}" ${
+              JSON.stringify(match)
+            } within ${timeoutMs}ms; last lines:\n` +
+              this.lines.slice(-50).join("\n"),
+          ),
+        );
+      }, timeoutMs);
+      const waiter: Waiter = {
+        event,
+        match,
+        resolve: (e) => {
+          clearTimeout(timer);
+          resolve(e);
+        },
+      };
+      this.#waiters.add(waiter);
+      // The process may exit before the event: fail fast with its output.
+      this.#status.then((s) => {
+        if (!this.#waiters.has(waiter)) return;
+        this.#waiters.delete(waiter);
+        clearTimeout(timer);
+        this.#stderrDone.then(() =>
+          reject(
+            new Error(
+              `Cannot see event "${event}": wmproxy exited with code ${s.code}; last lines:\n` +
+                this.lines.slice(-50).join("\n"),
+            ),
+          )
+        );
+      });
+    });
+  }
+
+  /** The `addr` of the `listening` event of `component`, as `host:port`. */
+  async listeningAddr(component: string): Promise<string> {
+    const e = await this.waitForEvent("listening", { component });
+    return String(e.addr);
+  }
+
+  /** Sends `signal` and waits for the exit; resolves to the exit status. */
+  async stop(signal: Deno.Signal = "SIGTERM", timeoutMs = 10_000): Promise<Deno.CommandStatus> {
+    try {
+      this.child.kill(signal);
+    } catch {
+      // already exited
+    }
+    const timer = setTimeout(() => {
+      try {
+        this.child.kill("SIGKILL");
+      } catch {
+        // already exited
+      }
+    }, timeoutMs);
+    const status = await this.#status;
+    clearTimeout(timer);
+    await this.#stderrDone;
+    await this.stdout;
+    return status;
+  }
+
+  /** Waits for the process to exit on its own. */
+  async exited(): Promise<Deno.CommandStatus> {
+    const status = await this.#status;
+    await this.#stderrDone;
+    await this.stdout;
+    return status;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop("SIGKILL");
+  }
+}
+
+function matches(e: LogEvent, event: string, match: Record<string, unknown>): boolean {
+  if (e.event !== event) return false;
+  return Object.entries(match).every(([k, v]) => e[k] === v);
+}
+
+/** Starts wmproxy with JSON logs. */
+export function startWmproxy(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): WmproxyProcess {
+  return new WmproxyProcess(["--log-format", "json", ...args], options);
+}
+
+/** Runs wmproxy to completion (for `check`, `--help`, usage errors). */
+export async function runWmproxy(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const bin = Deno.env.get("WMPROXY_BIN");
+  const out = await new Deno.Command(bin ?? Deno.execPath(), {
+    args: bin ? args : ["run", "-A", MAIN, ...args],
+    stdin: "null",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** A temp dir removed on dispose. */
+export async function tempDir(): Promise<AsyncDisposable & { path: string }> {
+  const path = await Deno.makeTempDir({ prefix: "wmproxy-e2e-" });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** Runs curl with a time bound; returns exit code, body and stderr. */
+export async function curl(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command("curl", {
+    args: ["-sS", "--max-time", "20", ...args],
+    stdin: "null",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** An HTTP origin on 127.0.0.1:0 that answers `name path` for every request. */
+export function startOrigin(
+  name: string,
+  hostname = "127.0.0.1",
+): AsyncDisposable & { url: string; port: number; requests: Request[] } {
+  const requests: Request[] = [];
+  const server = Deno.serve(
+    { hostname, port: 0, onListen: () => {} },
+    (req) => {
+      requests.push(req);
+      return new Response(`${name} ${new URL(req.url).pathname}`);
+    },
+  );
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  return {
+    url: `http://${host}:${server.addr.port}`,
+    port: server.addr.port,
+    requests,
+    async [Symbol.asyncDispose]() {
+      await server.shutdown();
+    },
+  };
+}
+
+/** Whether this machine has IPv6 loopback. */
+export function hasIpv6Loopback(): boolean {
+  try {
+    const l = Deno.listen({ hostname: "::1", port: 0 });
+    l.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
