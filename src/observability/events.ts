@@ -33,6 +33,8 @@ export const EVENTS = {
   session_closed: "session_closed",
   session_protocol_error: "session_protocol_error",
   heartbeat_timeout: "heartbeat_timeout",
+  /** A GO_AWAY was sent or received. Fields: `session`, `code`, `remote`. */
+  session_go_away: "session_go_away",
 } as const;
 
 /** One of the known event names. */

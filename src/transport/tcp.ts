@@ -1,0 +1,86 @@
+/**
+ * TCP dial and listen helpers. Every connection gets `setNoDelay(true)`:
+ * Deno leaves Nagle on, which stalls small writes ~40 ms (DESIGN.md §11).
+ *
+ * @module
+ */
+import type { HostPort } from "./conn.ts";
+
+/** Options for {@link dialTcp}. */
+export interface DialTcpOptions {
+  /** Aborting rejects the dial (and closes a connection that arrives late). */
+  signal?: AbortSignal;
+}
+
+/** Connects over TCP with Nagle off. */
+export async function dialTcp(addr: HostPort, options: DialTcpOptions = {}): Promise<Deno.TcpConn> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const conn = await Deno.connect({ hostname: addr.hostname, port: addr.port, transport: "tcp" });
+  if (signal?.aborted) {
+    conn.close();
+    signal.throwIfAborted();
+  }
+  conn.setNoDelay(true);
+  return conn;
+}
+
+/** A bound TCP listener whose accepted connections have Nagle off. */
+export class TcpListener implements AsyncIterable<Deno.TcpConn>, Disposable {
+  readonly #listener: Deno.TcpListener;
+  /** The real bound address (port 0 resolved). */
+  readonly addr: HostPort;
+
+  /** Internal; use {@link listenTcp}. */
+  constructor(listener: Deno.TcpListener) {
+    this.#listener = listener;
+    const a = listener.addr;
+    this.addr = { hostname: a.hostname, port: a.port };
+  }
+
+  /** The next connection; rejects once the listener is closed. */
+  async accept(): Promise<Deno.TcpConn> {
+    const conn = await this.#listener.accept();
+    conn.setNoDelay(true);
+    return conn;
+  }
+
+  /** Connections until the listener is closed. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Deno.TcpConn> {
+    while (true) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.accept();
+      } catch (err) {
+        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+          return;
+        }
+        throw err;
+      }
+      yield conn;
+    }
+  }
+
+  /** Stops listening. Safe to call twice. */
+  close(): void {
+    try {
+      this.#listener.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Binds a TCP listener; `addr.port` 0 picks a free port, reported in
+ * `listener.addr`.
+ */
+export function listenTcp(addr: HostPort): TcpListener {
+  return new TcpListener(
+    Deno.listen({ hostname: addr.hostname, port: addr.port, transport: "tcp" }),
+  );
+}

@@ -1,0 +1,151 @@
+/**
+ * TLS dial and listen helpers with our ALPN id (PROTOCOL.md §4). The client
+ * dials TCP, turns Nagle off, then starts TLS (`Deno.connectTls` cannot set
+ * NODELAY); the server uses `Deno.listenTls`.
+ *
+ * @module
+ */
+import type { HostPort } from "./conn.ts";
+
+/** The ALPN protocol id of the tunnel (PROTOCOL.md §4). */
+export const TUNNEL_ALPN = "wmproxy/1";
+
+/** Options for {@link dialTls}. */
+export interface DialTlsOptions {
+  /** Extra trusted CA certificates (PEM); the system roots are used too. */
+  caCerts?: string[];
+  /** Name to verify and send as SNI. @default addr.hostname */
+  serverName?: string;
+  /** ALPN protocols to offer. @default ["wmproxy/1"] */
+  alpnProtocols?: string[];
+  /** Fail unless the server selects one of `alpnProtocols`. @default true */
+  requireAlpn?: boolean;
+  /** Aborting closes the connection being set up. */
+  signal?: AbortSignal;
+}
+
+/** Connects over TCP with Nagle off, then completes a TLS handshake. */
+export async function dialTls(addr: HostPort, options: DialTlsOptions = {}): Promise<Deno.TlsConn> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const tcp = await Deno.connect({ hostname: addr.hostname, port: addr.port, transport: "tcp" });
+  tcp.setNoDelay(true);
+  const alpn = options.alpnProtocols ?? [TUNNEL_ALPN];
+  let tls: Deno.TlsConn | null = null;
+  const onAbort = () => (tls ?? tcp).close();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    tls = await Deno.startTls(tcp, {
+      hostname: options.serverName ?? addr.hostname,
+      alpnProtocols: alpn,
+      ...(options.caCerts ? { caCerts: options.caCerts } : {}),
+    });
+    const info = await tls.handshake();
+    if ((options.requireAlpn ?? true) && !alpn.includes(info.alpnProtocol ?? "")) {
+      throw new Deno.errors.InvalidData(
+        `Cannot use TLS connection to ${addr.hostname}:${addr.port}: the server selected ALPN ${
+          JSON.stringify(info.alpnProtocol)
+        }, expected ${alpn.join(" or ")}`,
+      );
+    }
+    return tls;
+  } catch (err) {
+    try {
+      (tls ?? tcp).close();
+    } catch {
+      // already closed
+    }
+    signal?.throwIfAborted();
+    throw err;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Options for {@link listenTls}. */
+export interface ListenTlsOptions extends HostPort {
+  /** Certificate chain (PEM), leaf first. */
+  cert: string;
+  /** Private key (PEM). */
+  key: string;
+  /** ALPN protocols to select. @default ["wmproxy/1"] */
+  alpnProtocols?: string[];
+}
+
+/** A bound TLS listener. */
+export class TlsListener implements AsyncIterable<Deno.TlsConn>, Disposable {
+  readonly #listener: Deno.TlsListener;
+  /** The real bound address (port 0 resolved). */
+  readonly addr: HostPort;
+
+  /** Internal; use {@link listenTls}. */
+  constructor(listener: Deno.TlsListener) {
+    this.#listener = listener;
+    const a = listener.addr;
+    this.addr = { hostname: a.hostname, port: a.port };
+  }
+
+  /**
+   * The next connection, before its handshake; call {@link tlsHandshake} (or
+   * read) on it, and close it when the handshake fails.
+   */
+  accept(): Promise<Deno.TlsConn> {
+    return this.#listener.accept();
+  }
+
+  /** Connections until the listener is closed. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Deno.TlsConn> {
+    while (true) {
+      let conn: Deno.TlsConn;
+      try {
+        conn = await this.accept();
+      } catch (err) {
+        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+          return;
+        }
+        throw err;
+      }
+      yield conn;
+    }
+  }
+
+  /** Stops listening. Safe to call twice. */
+  close(): void {
+    try {
+      this.#listener.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Binds a TLS listener with our ALPN id; port 0 picks a free port (see `addr`). */
+export function listenTls(options: ListenTlsOptions): TlsListener {
+  return new TlsListener(Deno.listenTls({
+    hostname: options.hostname,
+    port: options.port,
+    transport: "tcp",
+    cert: options.cert,
+    key: options.key,
+    alpnProtocols: options.alpnProtocols ?? [TUNNEL_ALPN],
+  }));
+}
+
+/**
+ * Completes the server side of a handshake and checks that the client chose
+ * `alpn`. Throws `Deno.errors.InvalidData` otherwise; the caller closes `conn`.
+ */
+export async function tlsHandshake(conn: Deno.TlsConn, alpn = TUNNEL_ALPN): Promise<void> {
+  const info = await conn.handshake();
+  if (info.alpnProtocol !== alpn) {
+    throw new Deno.errors.InvalidData(
+      `Cannot accept TLS connection: the client offered ALPN ${
+        JSON.stringify(info.alpnProtocol)
+      }, expected ${JSON.stringify(alpn)}`,
+    );
+  }
+}
