@@ -1,0 +1,4 @@
+import { PIPE } from "../transport/_pairs.ts";
+import { registerConformance } from "./_conformance.ts";
+
+registerConformance(PIPE);
