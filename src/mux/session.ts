@@ -75,6 +75,14 @@ export interface SessionOptions {
   handshakeTimeoutMs?: number;
   /** Milliseconds to flush a final GO_AWAY before closing the transport. @default 1000 */
   drainTimeoutMs?: number;
+  /**
+   * After reading frames of a live stream, send a zero-increment WINDOW_UPDATE
+   * on it (at most one per millisecond) so the transport carries our TCP ACK at
+   * once (§10). Set it on
+   * the side whose peer cannot turn Nagle off (the client of a `Deno.listenTls`
+   * server); otherwise replies over 16 KiB stall ~40 ms. @default false
+   */
+  ackChatter?: boolean;
   /** Called for each incoming stream instead of queueing it for `accept()`. */
   onStream?: (stream: VirtualStream) => void;
   /** Called for each session control message instead of queueing it for `receiveControl()`. */
@@ -124,6 +132,8 @@ const VIEW_MIN = 32 * 1024;
 const OUT_HIGH_WATER = 1024 * 1024;
 
 const EMPTY = new Uint8Array(0);
+/** Least time between two ACK-eliciting frames (SessionOptions.ackChatter). */
+const CHATTER_INTERVAL_MS = 1;
 
 interface PendingPing {
   t0: number;
@@ -158,6 +168,11 @@ export class Session implements AsyncDisposable {
   readonly #receiveWindow: number;
   readonly #maxStreams: number;
   readonly #heartbeatInterval: number;
+  readonly #ackChatter: boolean;
+  /** Live stream of the last frame of the current read (ackChatter), 0 if none. */
+  #dataSeen = 0;
+  #lastChatter = 0;
+  #chatterTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #heartbeatTimeout: number;
   readonly #drainTimeout: number;
   readonly #onStream: ((s: VirtualStream) => void) | null;
@@ -244,6 +259,7 @@ export class Session implements AsyncDisposable {
     this.#receiveWindow = window;
     this.#maxStreams = options.maxStreams ?? DEFAULT_MAX_STREAMS;
     this.#heartbeatInterval = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
+    this.#ackChatter = options.ackChatter ?? false;
     this.#heartbeatTimeout = options.heartbeatTimeoutMs ?? HEARTBEAT_TIMEOUT_MS;
     this.#drainTimeout = options.drainTimeoutMs ?? 1000;
     this.#onStream = options.onStream ?? null;
@@ -611,6 +627,27 @@ export class Session implements AsyncDisposable {
     this.#bytesIn += n;
     this.#lastRecv = performance.now();
     this.#parse();
+    if (this.#ackChatter && this.#dataSeen !== 0) this.#chatter();
+  }
+
+  /** Queues a zero-increment WINDOW_UPDATE so our ACK leaves now (§10). */
+  #chatter(): void {
+    const id = this.#dataSeen;
+    this.#dataSeen = 0;
+    if (this.#out.bytes > 0 || this.#phase !== OPEN) return; // a pending write carries the ACK
+    const now = performance.now();
+    if (now - this.#lastChatter >= CHATTER_INTERVAL_MS) {
+      this.#lastChatter = now;
+      this.#queueFrame(FRAME_TYPE_WINDOW_UPDATE, 0, id, 0);
+      return;
+    }
+    if (this.#chatterTimer !== undefined) return;
+    this.#chatterTimer = setTimeout(() => {
+      this.#chatterTimer = undefined;
+      if (this.#phase !== OPEN || this.#out.bytes > 0) return;
+      this.#lastChatter = performance.now();
+      this.#queueFrame(FRAME_TYPE_WINDOW_UPDATE, 0, id, 0);
+    }, CHATTER_INTERVAL_MS);
   }
 
   #parse(): void {
@@ -630,6 +667,9 @@ export class Session implements AsyncDisposable {
       const plen = type === FRAME_TYPE_DATA || type === FRAME_TYPE_CONTROL ? length : 0;
       if (avail < FRAME_HEADER_SIZE + plen) {
         this.#need = FRAME_HEADER_SIZE + plen;
+        // A DATA frame cut by a TLS record boundary: its rest may sit behind the
+        // peer's Nagle until we ACK, so this read counts for ackChatter too.
+        if (id !== 0 && this.#streams.has(id)) this.#dataSeen = id;
         return;
       }
       this.#rStart = o + FRAME_HEADER_SIZE + plen;
@@ -652,6 +692,7 @@ export class Session implements AsyncDisposable {
           payload = this.#chunk.slice(po, po + plen);
         }
         s._receive(payload, (flags & FLAG_FIN) !== 0);
+        this.#dataSeen = id;
         return;
       }
       case FRAME_TYPE_WINDOW_UPDATE: {
@@ -659,7 +700,10 @@ export class Session implements AsyncDisposable {
         const s = this.#streams.get(id);
         if (s === undefined) return this.#checkRetired(type, id);
         if ((flags & FLAG_RST) !== 0) s._remoteReset(length);
-        else s._credit(length, (flags & FLAG_ACK) !== 0);
+        else {
+          s._credit(length, (flags & FLAG_ACK) !== 0);
+          this.#dataSeen = id;
+        }
         return;
       }
       case FRAME_TYPE_PING:
@@ -990,6 +1034,8 @@ export class Session implements AsyncDisposable {
   }
 
   #clearTimers(): void {
+    if (this.#chatterTimer !== undefined) clearTimeout(this.#chatterTimer);
+    this.#chatterTimer = undefined;
     if (this.#heartbeatTimer !== undefined) clearInterval(this.#heartbeatTimer);
     if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer);
     this.#heartbeatTimer = undefined;
