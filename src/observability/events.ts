@@ -35,6 +35,31 @@ export const EVENTS = {
   heartbeat_timeout: "heartbeat_timeout",
   /** A GO_AWAY was sent or received. Fields: `session`, `code`, `remote`. */
   session_go_away: "session_go_away",
+  /** A proxy protocol that is not enabled was asked for. Fields: `component`, `conn`, `peer`, `protocol`. */
+  protocol_disabled: "protocol_disabled",
+  /** A connection was closed at once because of a limit. Fields: `component`, `peer`, `reason`. */
+  connection_rejected: "connection_rejected",
+  /** A listener's accept failed (e.g. out of file descriptors). Fields: `component`, `addr`, `error`. */
+  accept_error: "accept_error",
+  /** Tunnel server: the TLS identity clients must trust. Fields: `fingerprint`, `ca_file`, `client_settings`. */
+  tls_identity: "tls_identity",
+  /** TLS is off on a tunnel listener or client. */
+  tls_disabled: "tls_disabled",
+  /** The client skips certificate verification. */
+  tls_insecure: "tls_insecure",
+  /** A tunnel connection failed before authentication. Fields: `peer`, `error`. */
+  tunnel_handshake_failed: "tunnel_handshake_failed",
+  /** An authenticated client session started / ended. Fields: `session`, `client`, `token`, `peer`, `code`, `reason`. */
+  client_connected: "client_connected",
+  client_disconnected: "client_disconnected",
+  /** A client was authenticated but not admitted. Fields: `peer`, `reason`. */
+  client_refused: "client_refused",
+  /** A stream was refused by policy. Fields: `session`, `reason`. */
+  stream_refused: "stream_refused",
+  /** Tunnel client: connected / lost / failed to connect. Fields: `server`, `session`, `error`, `retry_in_ms`. */
+  tunnel_connected: "tunnel_connected",
+  tunnel_disconnected: "tunnel_disconnected",
+  tunnel_connect_failed: "tunnel_connect_failed",
 } as const;
 
 /** One of the known event names. */

@@ -1,0 +1,599 @@
+/**
+ * The HTTP side of the forward proxy over raw TCP: absolute-form requests
+ * (keep-alive, each request to its own target, upstream reuse per host:port,
+ * bodies streamed by their framing) and CONNECT tunnels.
+ *
+ * @module
+ */
+import type { ByteConn, HostPort } from "../transport/conn.ts";
+import { formatHostPort, writeAll } from "../transport/conn.ts";
+import { EVENTS } from "../observability/events.ts";
+import { errorMessage } from "../observability/log.ts";
+import { BufferedReader } from "./_buffered_reader.ts";
+import { closeQuietly } from "./_counted_conn.ts";
+import { Deadline, IdleTimer } from "./_deadline.ts";
+import { ChunkedScanner } from "./chunked_scanner.ts";
+import { DialError, dialTarget } from "./dial.ts";
+import {
+  type BodyFraming,
+  findHeadEnd,
+  headerValues,
+  HttpError,
+  type HttpHeader,
+  parseRequestHead,
+  parseResponseHead,
+  requestBodyFraming,
+  type RequestHead,
+  responseBodyFraming,
+  type ResponseHead,
+} from "./http_head.ts";
+import {
+  clientWantsKeepAlive,
+  errorResponse,
+  parseConnectTarget,
+  parseProxyTarget,
+  type ProxyTarget,
+  rewriteRequestHead,
+  rewriteResponseHead,
+  upstreamKeepsAlive,
+  upstreamKey,
+} from "./http_rewrite.ts";
+import { authorizeHttp, PROXY_AUTHENTICATE } from "./proxy_auth.ts";
+import type { ConnState } from "./proxy_context.ts";
+import { relay } from "./relay.ts";
+
+/** Read buffer for streamed bodies. */
+const STREAM_BUFFER_BYTES = 64 * 1024;
+/** A head and a body chunk up to this size go out in one write. */
+const COALESCE_BYTES = 16 * 1024;
+/** After an error reply, read and drop input for at most this long before closing. */
+const LINGER_MS = 500;
+const LINGER_BYTES = 4 * 1024 * 1024;
+
+const EMPTY = new Uint8Array(0);
+const CONNECT_ESTABLISHED = new TextEncoder().encode("HTTP/1.1 200 Connection established\r\n\r\n");
+
+/** A kept upstream connection. */
+interface Upstream {
+  key: string;
+  conn: ByteConn;
+  reader: BufferedReader;
+}
+
+/** A reused upstream turned out closed before answering; retry on a new one. */
+class StaleUpstreamError extends Error {}
+
+/**
+ * Serves HTTP requests on a connection whose first bytes look like HTTP,
+ * until the client or the proxy ends it.
+ */
+export async function serveHttpProxy(s: ConnState): Promise<void> {
+  const { ctx, reader } = s;
+  const limits = ctx.config.limits;
+  let upstream: Upstream | null = null;
+  try {
+    for (let first = true;; first = false) {
+      const wait = first
+        ? s.handshake
+        : new Deadline(limits.idle_timeout_ms, () => s.client.close());
+      let headBytes: Uint8Array | null;
+      try {
+        headBytes = await readHead(reader, limits.max_header_bytes);
+      } catch (err) {
+        if (err instanceof HttpError) {
+          protocolError(s, err.message);
+          await respond(s, err.status, err.message);
+          return;
+        }
+        if (!first && wait.expired) return; // keep-alive idle timeout
+        throw err;
+      } finally {
+        wait.cancel();
+      }
+      if (headBytes === null) return;
+
+      let head: RequestHead;
+      try {
+        head = parseRequestHead(headBytes);
+      } catch (err) {
+        if (!(err instanceof HttpError)) throw err;
+        protocolError(s, err.message);
+        await respond(s, err.status, err.message);
+        return;
+      }
+      s.requests++;
+      const isConnect = head.method === "CONNECT";
+      const protocol = isConnect ? "https" : "http";
+      s.protocol = protocol;
+      if (!ctx.config.protocols.includes(protocol)) {
+        const message = isConnect
+          ? `protocol "https" (CONNECT) is disabled on this proxy`
+          : `protocol "http" is disabled on this proxy`;
+        ctx.log.warn(EVENTS.protocol_disabled, {
+          component: "proxy",
+          conn: ctx.id,
+          peer: s.peer,
+          protocol,
+        });
+        await respond(s, 403, message);
+        return;
+      }
+      const auth = authorizeHttp(
+        ctx.config.users,
+        headerValues(head.headers, "proxy-authorization"),
+      );
+      if (!auth.ok) {
+        ctx.log.warn(EVENTS.auth_failed, {
+          component: "proxy",
+          conn: ctx.id,
+          peer: s.peer,
+          protocol,
+          reason: auth.reason,
+          user: auth.username,
+        });
+        const why = auth.reason === "missing"
+          ? "credentials are required"
+          : auth.reason === "malformed"
+          ? "malformed Proxy-Authorization header"
+          : "wrong user name or password";
+        await respond(s, 407, `Cannot authenticate: ${why}`, [
+          ["Proxy-Authenticate", PROXY_AUTHENTICATE],
+        ]);
+        return;
+      }
+      if (isConnect) {
+        if (upstream) closeQuietly(upstream.conn);
+        upstream = null;
+        await serveConnect(s, head);
+        return;
+      }
+      const result = await forwardRequest(s, head, upstream);
+      upstream = result.upstream;
+      if (!result.keepAlive) return;
+    }
+  } finally {
+    if (upstream) closeQuietly(upstream.conn);
+  }
+}
+
+/**
+ * Reads one message head. Resolves to `null` when the stream ends before any
+ * byte of a head; throws {@link HttpError} 431 when it exceeds `maxBytes`.
+ */
+async function readHead(reader: BufferedReader, maxBytes: number): Promise<Uint8Array | null> {
+  let scanned = 0;
+  while (true) {
+    const buf = reader.buffered();
+    const end = findHeadEnd(buf, maxBytes, scanned);
+    if (end >= 0) {
+      const head = buf.slice(0, end);
+      reader.consume(end);
+      return head;
+    }
+    scanned = buf.length;
+    let n: number | null;
+    try {
+      n = await reader.fill();
+    } catch (err) {
+      if (err instanceof RangeError) {
+        throw new HttpError(431, `Cannot read message head: it exceeds ${maxBytes} bytes`);
+      }
+      throw err;
+    }
+    if (n === null) {
+      if (reader.buffered().every((b) => b === 0x0d || b === 0x0a)) return null;
+      throw new Error("Cannot read message head: the connection closed in the middle of it");
+    }
+  }
+}
+
+function protocolError(s: ConnState, message: string): void {
+  s.ctx.log.info(EVENTS.protocol_error, {
+    component: "proxy",
+    conn: s.ctx.id,
+    peer: s.peer,
+    protocol: s.protocol ?? "http",
+    error: message,
+  });
+}
+
+/**
+ * Sends a short error reply and closes gracefully: half-close, then drop
+ * input for a moment so that unread request bytes do not turn the close into
+ * a reset that destroys the reply.
+ */
+async function respond(
+  s: ConnState,
+  status: number,
+  message: string,
+  extraHeaders: readonly HttpHeader[] = [],
+  lingerAfter = true,
+): Promise<void> {
+  s.error ??= message;
+  try {
+    await writeAll(s.client, errorResponse(status, message, extraHeaders));
+    if (!lingerAfter) return;
+    await s.client.closeWrite();
+  } catch {
+    return; // the client is gone
+  }
+  const linger = new Deadline(LINGER_MS, () => s.client.close());
+  try {
+    let dropped = s.reader.take().length;
+    const scratch = new Uint8Array(16 * 1024);
+    while (dropped < LINGER_BYTES) {
+      const n = await s.client.read(scratch);
+      if (n === null) break;
+      dropped += n;
+    }
+  } catch {
+    // closed by the linger deadline
+  } finally {
+    linger.cancel();
+  }
+}
+
+function dialFailureStatus(err: DialError): number {
+  return err.reason === "timeout" ? 504 : 502;
+}
+
+async function openUpstream(s: ConnState, target: HostPort, key: string): Promise<Upstream> {
+  const limits = s.ctx.config.limits;
+  const conn = await dialTarget(s.dial, target.hostname, target.port, {
+    timeoutMs: limits.connect_timeout_ms,
+    signal: s.ctx.signal,
+  });
+  return {
+    key,
+    conn,
+    reader: new BufferedReader(conn, {
+      initialSize: 16 * 1024,
+      maxSize: Math.max(limits.max_header_bytes, STREAM_BUFFER_BYTES),
+    }),
+  };
+}
+
+async function forwardRequest(
+  s: ConnState,
+  head: RequestHead,
+  current: Upstream | null,
+): Promise<{ keepAlive: boolean; upstream: Upstream | null }> {
+  const { ctx } = s;
+  const started = performance.now();
+  let target: ProxyTarget;
+  let framing: BodyFraming;
+  try {
+    target = parseProxyTarget(head.target);
+    framing = requestBodyFraming(head);
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    if (current) closeQuietly(current.conn);
+    protocolError(s, err.message);
+    await respond(s, err.status, err.message);
+    return { keepAlive: false, upstream: null };
+  }
+  const key = upstreamKey(target);
+  s.target = key;
+  let up = current?.key === key ? current : null;
+  if (current && up === null) closeQuietly(current.conn);
+  const outHead = rewriteRequestHead(head, target, {
+    via: ctx.config.via,
+    forwardedFor: ctx.config.x_forwarded_for ? s.client.remoteAddr.hostname : undefined,
+  });
+  for (let attempt = 0;; attempt++) {
+    const reused = up !== null;
+    if (up === null) {
+      try {
+        up = await openUpstream(s, target, key);
+      } catch (err) {
+        if (!(err instanceof DialError)) throw err;
+        await respond(s, dialFailureStatus(err), err.message);
+        return { keepAlive: false, upstream: null };
+      }
+    }
+    try {
+      const r = await exchange(s, head, framing, outHead, up, reused);
+      if (ctx.log.enabled("debug")) {
+        ctx.log.debug(EVENTS.proxy_request, {
+          component: "proxy",
+          conn: ctx.id,
+          method: head.method,
+          target: key,
+          status: r.status,
+          ms: Math.round(performance.now() - started),
+        });
+      }
+      if (!r.keepUpstream) closeQuietly(up.conn);
+      return { keepAlive: r.keepClient, upstream: r.keepUpstream ? up : null };
+    } catch (err) {
+      closeQuietly(up.conn);
+      if (err instanceof StaleUpstreamError && attempt === 0) {
+        up = null;
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+interface ExchangeResult {
+  status: number;
+  keepClient: boolean;
+  keepUpstream: boolean;
+}
+
+/** Sends one request upstream and streams its response back. */
+async function exchange(
+  s: ConnState,
+  head: RequestHead,
+  framing: BodyFraming,
+  outHead: Uint8Array,
+  up: Upstream,
+  reused: boolean,
+): Promise<ExchangeResult> {
+  const { ctx, client, reader } = s;
+  const limits = ctx.config.limits;
+  let responseStarted = false;
+  let idleFired = false;
+  const idle = new IdleTimer(limits.idle_timeout_ms, () => {
+    idleFired = true;
+    closeQuietly(up.conn);
+    if (responseStarted) client.close();
+  });
+  const onAbort = () => {
+    closeQuietly(up.conn);
+    client.close();
+  };
+  ctx.signal?.addEventListener("abort", onAbort, { once: true });
+
+  if (framing.kind === "chunked" || (framing.kind === "length" && framing.length > reader.length)) {
+    reader.reserve(STREAM_BUFFER_BYTES);
+  }
+  let bodyDone = false;
+  let bodyFailed = false;
+  const bodyTask = streamBody(reader, up.conn, framing, outHead, limits.max_header_bytes, idle)
+    .then(() => {
+      bodyDone = true;
+    }, () => {
+      bodyFailed = true;
+      closeQuietly(up.conn);
+    });
+
+  const fail = async (status: number, message: string): Promise<ExchangeResult> => {
+    if (responseStarted) {
+      s.error ??= message;
+    } else {
+      // While the request body is still being read, nobody else may read the client.
+      await respond(s, status, message, [], bodyDone || bodyFailed);
+    }
+    return { status, keepClient: false, keepUpstream: false };
+  };
+
+  try {
+    let resp: ResponseHead;
+    let respHead: Uint8Array | null;
+    let anyResponse = false;
+    while (true) {
+      try {
+        respHead = await readHead(up.reader, limits.max_header_bytes);
+      } catch (err) {
+        if (idleFired) {
+          return await fail(
+            504,
+            `Cannot get a response from "${up.key}": no response within ${limits.idle_timeout_ms} ms`,
+          );
+        }
+        if (err instanceof HttpError) {
+          return await fail(502, `Cannot read response from "${up.key}": ${err.message}`);
+        }
+        if (reused && !anyResponse && framing.kind === "none") {
+          await bodyTask;
+          throw new StaleUpstreamError(errorMessage(err));
+        }
+        return await fail(502, `Cannot read response from "${up.key}": ${errorMessage(err)}`);
+      }
+      if (respHead === null) {
+        if (idleFired) {
+          return await fail(
+            504,
+            `Cannot get a response from "${up.key}": no response within ${limits.idle_timeout_ms} ms`,
+          );
+        }
+        if (reused && !anyResponse && framing.kind === "none") {
+          await bodyTask;
+          throw new StaleUpstreamError("closed before responding");
+        }
+        return await fail(
+          502,
+          `Cannot read response from "${up.key}": the connection closed before a response`,
+        );
+      }
+      anyResponse = true;
+      try {
+        resp = parseResponseHead(respHead);
+      } catch (err) {
+        return await fail(502, `Cannot read response from "${up.key}": ${errorMessage(err)}`);
+      }
+      if (resp.status >= 100 && resp.status < 200) {
+        if (resp.status === 101) {
+          return await fail(
+            502,
+            `Cannot proxy response from "${up.key}": protocol upgrades are not supported`,
+          );
+        }
+        if (head.version === "HTTP/1.1") await writeAll(client, respHead);
+        idle.touch();
+        continue;
+      }
+      break;
+    }
+    let respFraming: BodyFraming;
+    try {
+      respFraming = responseBodyFraming(resp, head.method);
+    } catch (err) {
+      return await fail(502, `Cannot read response from "${up.key}": ${errorMessage(err)}`);
+    }
+    const keepClient = bodyDone && respFraming.kind !== "close" && clientWantsKeepAlive(head);
+    const clientHead = rewriteResponseHead(resp, {
+      via: ctx.config.via,
+      close: !keepClient,
+      http10Client: head.version === "HTTP/1.0",
+    });
+    if (
+      respFraming.kind !== "none" && respFraming.kind !== "length" ||
+      (respFraming.kind === "length" && respFraming.length > up.reader.length)
+    ) {
+      up.reader.reserve(STREAM_BUFFER_BYTES);
+    }
+    responseStarted = true;
+    try {
+      await streamBody(up.reader, client, respFraming, clientHead, limits.max_header_bytes, idle);
+    } catch (err) {
+      s.error ??= idleFired
+        ? `idle timeout after ${limits.idle_timeout_ms} ms`
+        : `Cannot relay response from "${up.key}": ${errorMessage(err)}`;
+      client.close();
+      return { status: resp.status, keepClient: false, keepUpstream: false };
+    }
+    const keepUpstream = bodyDone && !bodyFailed && respFraming.kind !== "close" &&
+      upstreamKeepsAlive(resp);
+    return { status: resp.status, keepClient, keepUpstream };
+  } finally {
+    idle.cancel();
+    ctx.signal?.removeEventListener("abort", onAbort);
+    if (!bodyDone && framing.kind !== "none") {
+      // The response ended first: the rest of the request body cannot be framed.
+      client.close();
+      closeQuietly(up.conn);
+    }
+    await bodyTask;
+  }
+}
+
+/**
+ * Copies one body from `src` to `dst` by its framing, passing the bytes
+ * through unchanged; `prefix` (a head) goes out first, coalesced with the
+ * first body bytes when they are already buffered.
+ */
+async function streamBody(
+  src: BufferedReader,
+  dst: ByteConn,
+  framing: BodyFraming,
+  prefix: Uint8Array | null,
+  maxTrailerBytes: number,
+  idle: IdleTimer,
+): Promise<void> {
+  let pending = prefix;
+  const flush = async (chunk: Uint8Array): Promise<void> => {
+    if (pending !== null) {
+      const p = pending;
+      pending = null;
+      if (chunk.length === 0) {
+        await writeAll(dst, p);
+      } else if (chunk.length <= COALESCE_BYTES) {
+        const both = new Uint8Array(p.length + chunk.length);
+        both.set(p);
+        both.set(chunk, p.length);
+        await writeAll(dst, both);
+      } else {
+        await writeAll(dst, p);
+        await writeAll(dst, chunk);
+      }
+    } else if (chunk.length > 0) {
+      await writeAll(dst, chunk);
+    }
+    idle.touch();
+  };
+  /** Makes sure some bytes are buffered; `false` at end of stream. */
+  const more = async (): Promise<boolean> => {
+    if (src.length > 0) return true;
+    if (pending !== null) await flush(EMPTY); // e.g. Expect: 100-continue waits for the head
+    const n = await src.fill();
+    if (n === null) return false;
+    idle.touch();
+    return true;
+  };
+  switch (framing.kind) {
+    case "none":
+      break;
+    case "length": {
+      let remaining = framing.length;
+      while (remaining > 0) {
+        if (!(await more())) {
+          throw new Error(
+            `Cannot read body: the connection closed with ${remaining} of ${framing.length} bytes missing`,
+          );
+        }
+        const chunk = src.buffered().subarray(0, Math.min(remaining, src.length));
+        await flush(chunk);
+        src.consume(chunk.length);
+        remaining -= chunk.length;
+      }
+      break;
+    }
+    case "chunked": {
+      const scanner = new ChunkedScanner(maxTrailerBytes);
+      while (true) {
+        if (!(await more())) {
+          throw new Error("Cannot read chunked body: the connection closed before the last chunk");
+        }
+        const buf = src.buffered();
+        const r = scanner.scan(buf);
+        await flush(buf.subarray(0, r.consumed));
+        src.consume(r.consumed);
+        if (r.done) break;
+      }
+      break;
+    }
+    case "close": {
+      while (await more()) {
+        const buf = src.buffered();
+        await flush(buf);
+        src.consume(buf.length);
+      }
+      break;
+    }
+  }
+  if (pending !== null) await flush(EMPTY);
+}
+
+/** CONNECT: dial, answer 200, then relay bytes both ways. */
+async function serveConnect(s: ConnState, head: RequestHead): Promise<void> {
+  const { ctx } = s;
+  const limits = ctx.config.limits;
+  let target: HostPort;
+  try {
+    target = parseConnectTarget(head.target);
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    protocolError(s, err.message);
+    await respond(s, err.status, err.message);
+    return;
+  }
+  s.target = formatHostPort(target);
+  let conn: ByteConn;
+  try {
+    conn = await dialTarget(s.dial, target.hostname, target.port, {
+      timeoutMs: limits.connect_timeout_ms,
+      signal: ctx.signal,
+    });
+  } catch (err) {
+    if (!(err instanceof DialError)) throw err;
+    await respond(s, dialFailureStatus(err), err.message);
+    return;
+  }
+  try {
+    await writeAll(s.client, CONNECT_ESTABLISHED);
+    const early = s.reader.take();
+    if (early.length > 0) await writeAll(conn, early);
+  } catch (err) {
+    closeQuietly(conn);
+    throw err;
+  }
+  const r = await relay(s.client, conn, {
+    idleTimeoutMs: limits.idle_timeout_ms,
+    signal: ctx.signal,
+  });
+  if (r.error) s.error = r.error.message;
+  else if (r.idleTimeout) s.error = `idle timeout after ${limits.idle_timeout_ms} ms`;
+}

@@ -1,0 +1,15 @@
+/**
+ * The forward proxy: HTTP (absolute-form), HTTPS (CONNECT) and SOCKS5
+ * (CONNECT, UDP ASSOCIATE) on one port, the protocol detected from the first
+ * bytes; plus the pure codecs it is built from.
+ *
+ * @module
+ */
+export { ForwardProxy, startForwardProxy } from "./forward_proxy.ts";
+export type { ForwardProxyOptions, ForwardProxyStats } from "./forward_proxy.ts";
+export { serveProxyConnection } from "./serve_proxy_connection.ts";
+export type { DetectedProtocol, ProxyContext } from "./proxy_context.ts";
+export { classifyDialError, DialError, dialTarget, dialTcpTarget } from "./dial.ts";
+export type { Dialer, DialFailure, DialTargetOptions } from "./dial.ts";
+export { relay, RELAY_BUFFER_BYTES } from "./relay.ts";
+export type { RelayOptions, RelayResult } from "./relay.ts";
