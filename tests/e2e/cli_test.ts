@@ -43,7 +43,7 @@ Deno.test("cli: usage errors exit 2 and say what was expected", async () => {
 Deno.test("cli: check exits 0 on config.example.yaml and 1 on every invalid fixture", async () => {
   const ok = await runWmproxy(["check", "-c", `${ROOT}config.example.yaml`]);
   assert.equal(ok.code, 0, ok.stderr);
-  assert.match(ok.stdout, /^ok: .*config\.example\.yaml \(sections: proxy\)/);
+  assert.match(ok.stdout, /^ok: .*config\.example\.yaml \(sections: proxy, server, client\)/);
   const names: string[] = [];
   for await (const e of Deno.readDir(INVALID)) names.push(e.name);
   const results = await Promise.all(names.map((n) => runWmproxy(["check", "-c", INVALID + n])));
@@ -72,9 +72,9 @@ Deno.test("cli: a listen failure exits 1 with the reason", async () => {
 });
 
 Deno.test("cli: a mode that is not built yet says so and exits 1", async () => {
-  const r = await runWmproxy(["--mode", "server"]);
+  const r = await runWmproxy(["--mode", "reverse"]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /Cannot start mode "server": it is not available in this version yet/);
+  assert.match(r.stderr, /Cannot start mode "reverse": it is not available in this version yet/);
 });
 
 Deno.test("cli: SIGTERM stops the proxy gracefully with exit 0", async () => {

@@ -21,7 +21,7 @@ Deno.test("Logger drops lines below its level", () => {
   log.debug("y");
   log.warn("z");
   assert.equal(sink.lines.length, 1);
-  assert.match(sink.lines[0]!, / WARN  z$/);
+  assert.match(sink.lines[0]!, / WARN {2}z$/);
 });
 
 Deno.test("Logger text format quotes values with spaces and masks secrets and errors", () => {
