@@ -3,8 +3,23 @@
  *
  * @module
  */
-import type { Config, ProxyConfig, ProxyProtocol } from "./types.ts";
-import type { ConfigInput, ProxyInput } from "./input.ts";
+import { Secret } from "./secret.ts";
+import type {
+  ClientConfig,
+  Config,
+  ProxyConfig,
+  ProxyHandlerConfig,
+  ProxyProtocol,
+  ServerConfig,
+  SessionTiming,
+} from "./types.ts";
+import type {
+  ClientInput,
+  ConfigInput,
+  ProxyInput,
+  ServerInput,
+  SessionTimingInput,
+} from "./input.ts";
 
 export const DEFAULT_PROXY_BIND = "127.0.0.1:8090";
 export const DEFAULT_PROXY_PROTOCOLS: readonly ProxyProtocol[] = ["http", "https", "socks5"];
@@ -14,16 +29,103 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
 export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 60_000;
+export const DEFAULT_SERVER_LISTEN = "127.0.0.1:8091";
+export const DEFAULT_CLIENT_BIND = "127.0.0.1:8090";
+export const DEFAULT_CERT_NAMES: readonly string[] = ["localhost", "127.0.0.1", "::1"];
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 15_000;
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 45_000;
+export const DEFAULT_SESSION_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_CLIENTS = 1000;
+export const DEFAULT_MAX_STREAMS = 4096;
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+export const DEFAULT_RECONNECT_INITIAL_MS = 500;
+export const DEFAULT_RECONNECT_MAX_MS = 30_000;
+export const DEFAULT_CONNECT_WAIT_MS = 5_000;
+export const DEFAULT_TOKEN_PORTS = [{ from: 1024, to: 65535 }] as const;
+export const DEFAULT_TOKEN_DOMAINS: readonly string[] = ["*"];
 export const DEFAULT_LOG_LEVEL = "info";
 export const DEFAULT_LOG_FORMAT = "text";
 
-/** Fills the `proxy` section's defaults. */
-export function completeProxy(input: ProxyInput): ProxyConfig {
+/** Where generated certificates go when `server.state_dir` is not set. */
+export function defaultStateDir(): string {
+  const env = (name: string) => {
+    try {
+      return Deno.env.get(name);
+    } catch {
+      return undefined; // no env permission
+    }
+  };
+  const explicit = env("WMPROXY_STATE_DIR");
+  if (explicit) return explicit;
+  const xdg = env("XDG_STATE_HOME");
+  if (xdg) return `${xdg}/wmproxy`;
+  const home = env("HOME");
+  return home ? `${home}/.local/state/wmproxy` : "./wmproxy-state";
+}
+
+function completeTiming(input: SessionTimingInput): SessionTiming {
   return {
-    bind: input.bind ?? DEFAULT_PROXY_BIND,
+    heartbeat_interval_ms: input.heartbeat_interval ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
+    heartbeat_timeout_ms: input.heartbeat_timeout ?? DEFAULT_HEARTBEAT_TIMEOUT_MS,
+    handshake_timeout_ms: input.handshake_timeout ?? DEFAULT_SESSION_HANDSHAKE_TIMEOUT_MS,
+  };
+}
+
+/** Fills the `server` section's defaults. */
+export function completeServer(input: ServerInput): ServerConfig {
+  return {
+    listen: input.listen ?? DEFAULT_SERVER_LISTEN,
+    tls: {
+      enabled: input.tls?.enabled ?? true,
+      cert: input.tls?.cert,
+      key: input.tls?.key,
+      names: input.tls?.names ?? DEFAULT_CERT_NAMES,
+    },
+    state_dir: input.state_dir ?? defaultStateDir(),
+    tokens: (input.tokens ?? []).map((t) => ({
+      name: t.name,
+      token: t.token,
+      allow_proxy: t.allow_proxy ?? true,
+      allow_ports: t.allow_ports ?? DEFAULT_TOKEN_PORTS,
+      allow_domains: t.allow_domains ?? DEFAULT_TOKEN_DOMAINS,
+    })),
+    proxy: completeProxyHandler(input.proxy ?? {}),
+    max_clients: input.max_clients ?? DEFAULT_MAX_CLIENTS,
+    max_streams: input.max_streams ?? DEFAULT_MAX_STREAMS,
+    shutdown_timeout_ms: input.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    ...completeTiming(input),
+  };
+}
+
+/** Fills the `client` section's defaults; a missing `server` or `token` is left empty for the checks. */
+export function completeClient(input: ClientInput): ClientConfig {
+  return {
+    server: input.server ?? "",
+    token: input.token ?? new Secret(""),
+    name: input.name,
+    bind: input.bind === null ? undefined : input.bind ?? DEFAULT_CLIENT_BIND,
+    tls: {
+      enabled: input.tls?.enabled ?? true,
+      ca: input.tls?.ca,
+      server_name: input.tls?.server_name,
+      pin_sha256: input.tls?.pin_sha256,
+      insecure: input.tls?.insecure ?? false,
+    },
+    reconnect: {
+      initial_delay_ms: input.reconnect?.initial_delay ?? DEFAULT_RECONNECT_INITIAL_MS,
+      max_delay_ms: input.reconnect?.max_delay ?? DEFAULT_RECONNECT_MAX_MS,
+    },
+    connect_wait_ms: input.connect_wait ?? DEFAULT_CONNECT_WAIT_MS,
+    shutdown_timeout_ms: input.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    ...completeTiming(input),
+  };
+}
+
+/** Fills the proxy handler defaults (shared by `proxy` and `server.proxy`). */
+export function completeProxyHandler(input: ProxyInput): ProxyHandlerConfig {
+  return {
     protocols: input.protocols ?? DEFAULT_PROXY_PROTOCOLS,
     users: input.users ?? [],
-    allow_open: input.allow_open ?? false,
     via: input.via ?? false,
     x_forwarded_for: input.x_forwarded_for ?? false,
     udp: {
@@ -41,10 +143,21 @@ export function completeProxy(input: ProxyInput): ProxyConfig {
   };
 }
 
+/** Fills the `proxy` section's defaults. */
+export function completeProxy(input: ProxyInput): ProxyConfig {
+  return {
+    bind: input.bind ?? DEFAULT_PROXY_BIND,
+    allow_open: input.allow_open ?? false,
+    ...completeProxyHandler(input),
+  };
+}
+
 /** Fills every default: the only place defaults are applied. */
 export function completeConfig(input: ConfigInput): Config {
   return {
     proxy: input.proxy === undefined ? undefined : completeProxy(input.proxy),
+    server: input.server === undefined ? undefined : completeServer(input.server),
+    client: input.client === undefined ? undefined : completeClient(input.client),
     log: {
       level: input.log?.level ?? DEFAULT_LOG_LEVEL,
       format: input.log?.format ?? DEFAULT_LOG_FORMAT,

@@ -5,7 +5,8 @@
  * @module
  */
 import type { LogFormat, LogLevel } from "../observability/log.ts";
-import type { ProxyProtocol, ProxyUser } from "./types.ts";
+import type { PortRange, ProxyProtocol, ProxyUser } from "./types.ts";
+import type { Secret } from "./secret.ts";
 
 export interface ProxyInput {
   bind?: string | undefined;
@@ -35,5 +36,55 @@ export interface LogInput {
 
 export interface ConfigInput {
   proxy?: ProxyInput | undefined;
+  server?: ServerInput | undefined;
+  client?: ClientInput | undefined;
   log?: LogInput | undefined;
+}
+
+export interface SessionTimingInput {
+  heartbeat_interval?: number | undefined;
+  heartbeat_timeout?: number | undefined;
+  handshake_timeout?: number | undefined;
+}
+
+export interface TokenInput {
+  name: string;
+  token: Secret;
+  allow_proxy?: boolean | undefined;
+  allow_ports?: PortRange[] | undefined;
+  allow_domains?: string[] | undefined;
+}
+
+export interface ServerInput extends SessionTimingInput {
+  listen?: string | undefined;
+  tls?: {
+    enabled?: boolean | undefined;
+    cert?: string | undefined;
+    key?: string | undefined;
+    names?: string[] | undefined;
+  } | undefined;
+  state_dir?: string | undefined;
+  tokens?: TokenInput[] | undefined;
+  proxy?: ProxyInput | undefined;
+  max_clients?: number | undefined;
+  max_streams?: number | undefined;
+  shutdown_timeout?: number | undefined;
+}
+
+export interface ClientInput extends SessionTimingInput {
+  server?: string | undefined;
+  token?: Secret | undefined;
+  name?: string | undefined;
+  /** `null` in the file: no local proxy port. */
+  bind?: string | null | undefined;
+  tls?: {
+    enabled?: boolean | undefined;
+    ca?: string | undefined;
+    server_name?: string | undefined;
+    pin_sha256?: string | undefined;
+    insecure?: boolean | undefined;
+  } | undefined;
+  reconnect?: { initial_delay?: number | undefined; max_delay?: number | undefined } | undefined;
+  connect_wait?: number | undefined;
+  shutdown_timeout?: number | undefined;
 }

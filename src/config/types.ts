@@ -40,22 +40,108 @@ export interface ProxyUdpConfig {
   idle_timeout_ms: number;
 }
 
-/** The `proxy` section: forward proxy (HTTP, CONNECT, SOCKS5) on one port. */
-export interface ProxyConfig {
-  /** Listen address, `host:port`. */
-  bind: string;
+/**
+ * How proxy requests are served (HTTP, CONNECT, SOCKS5): the `proxy` section
+ * without its listener, and the `server.proxy` section for tunnelled streams.
+ */
+export interface ProxyHandlerConfig {
   /** Enabled protocols; `https` means CONNECT. */
   protocols: readonly ProxyProtocol[];
   /** Users; empty = no authentication. */
   users: readonly ProxyUser[];
-  /** Allow an unauthenticated proxy on a non-loopback address. */
-  allow_open: boolean;
   /** Add a `Via` header to forwarded HTTP requests and responses. */
   via: boolean;
   /** Add the client's address to `X-Forwarded-For` on forwarded HTTP requests. */
   x_forwarded_for: boolean;
   udp: ProxyUdpConfig;
   limits: ProxyLimits;
+}
+
+/** The `proxy` section: forward proxy (HTTP, CONNECT, SOCKS5) on one port. */
+export interface ProxyConfig extends ProxyHandlerConfig {
+  /** Listen address, `host:port`. */
+  bind: string;
+  /** Allow an unauthenticated proxy on a non-loopback address. */
+  allow_open: boolean;
+}
+
+/** Heartbeat and handshake timing of a tunnel session, in milliseconds. */
+export interface SessionTiming {
+  heartbeat_interval_ms: number;
+  heartbeat_timeout_ms: number;
+  handshake_timeout_ms: number;
+}
+
+/** An inclusive port range. */
+export interface PortRange {
+  from: number;
+  to: number;
+}
+
+/** One client token and what it allows. */
+export interface TokenPolicy {
+  /** Name used in logs and the admin API. */
+  name: string;
+  token: Secret;
+  /** May this client send proxy streams (chained proxy)? */
+  allow_proxy: boolean;
+  /** Remote ports it may claim for tcp/udp mappings. */
+  allow_ports: readonly PortRange[];
+  /** Domains it may claim for http/https mappings (`*.example.com` allowed). */
+  allow_domains: readonly string[];
+}
+
+/** The `server` section: the tunnel server ("center server"). */
+export interface ServerConfig extends SessionTiming {
+  /** Tunnel listen address. */
+  listen: string;
+  tls: {
+    /** TLS on the tunnel listener; false is an explicit opt-out. */
+    enabled: boolean;
+    /** Certificate and key files; when absent, generated into `state_dir`. */
+    cert: string | undefined;
+    key: string | undefined;
+    /** Names a generated certificate is valid for. */
+    names: readonly string[];
+  };
+  /** Where generated certificates live. */
+  state_dir: string;
+  tokens: readonly TokenPolicy[];
+  /** How streams of kind "proxy" are served. */
+  proxy: ProxyHandlerConfig;
+  /** Concurrent client sessions. */
+  max_clients: number;
+  /** Concurrent streams per session. */
+  max_streams: number;
+  /** On SIGTERM: how long open streams may take to finish. */
+  shutdown_timeout_ms: number;
+}
+
+/** The `client` section: the tunnel client ("center client"). */
+export interface ClientConfig extends SessionTiming {
+  /** The tunnel server, `host:port`. */
+  server: string;
+  token: Secret;
+  /** Name sent in the hello, for the server's logs. */
+  name: string | undefined;
+  /** Local proxy port whose connections go through the tunnel; `undefined` = none. */
+  bind: string | undefined;
+  tls: {
+    enabled: boolean;
+    /** CA file to verify the server with (else the system roots). */
+    ca: string | undefined;
+    /** Name to verify (and send as SNI); default: the host of `server`. */
+    server_name: string | undefined;
+    /** Accept only a server whose certificate (or CA) has this SHA-256 fingerprint. */
+    pin_sha256: string | undefined;
+    /** Skip verification (a warning at every connect). */
+    insecure: boolean;
+  };
+  reconnect: { initial_delay_ms: number; max_delay_ms: number };
+  /** How long a local connection waits for the tunnel while disconnected. */
+  connect_wait_ms: number;
+  /** On SIGTERM: how long open streams may take to finish. */
+  shutdown_timeout_ms: number;
 }
 
 /** The `log` section. */
@@ -67,5 +153,7 @@ export interface LogConfig {
 /** The whole configuration. A section that is `undefined` does not run. */
 export interface Config {
   proxy: ProxyConfig | undefined;
+  server: ServerConfig | undefined;
+  client: ClientConfig | undefined;
   log: LogConfig;
 }

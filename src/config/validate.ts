@@ -9,8 +9,15 @@ import { isLoopbackHost, parseHostPort } from "../transport/conn.ts";
 import { Secret } from "./secret.ts";
 import { parseDuration, parseSize } from "./units.ts";
 import type { ConfigIssue } from "./errors.ts";
-import type { ConfigInput, LogInput, ProxyInput } from "./input.ts";
-import type { Config, ProxyProtocol, ProxyUser } from "./types.ts";
+import type {
+  ClientInput,
+  ConfigInput,
+  LogInput,
+  ProxyInput,
+  ServerInput,
+  TokenInput,
+} from "./input.ts";
+import type { Config, PortRange, ProxyProtocol, ProxyUser } from "./types.ts";
 
 /** A key path as the parser sees it: names and list indexes. */
 export type KeyPath = readonly (string | number)[];
@@ -19,7 +26,10 @@ export type KeyPath = readonly (string | number)[];
 export type Locate = (path: KeyPath) => number | undefined;
 
 /** Sections the program knows but this version does not run yet. */
-const PLANNED_SECTIONS = ["client", "server", "http", "stream", "admin"] as const;
+const PLANNED_SECTIONS = ["http", "stream", "admin"] as const;
+
+const NAME_REGEXP = /^[A-Za-z0-9_.-]{1,64}$/;
+const PIN_REGEXP = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$/;
 
 const PROXY_PROTOCOLS: readonly ProxyProtocol[] = ["http", "https", "socks5"];
 const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -169,19 +179,20 @@ function compact<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
-function readProxy(r: Reader, value: unknown): ProxyInput | undefined {
-  const path = ["proxy"];
+const PROXY_HANDLER_KEYS = ["protocols", "users", "via", "x_forwarded_for", "udp", "limits"];
+
+function readProxy(
+  r: Reader,
+  value: unknown,
+  path: KeyPath = ["proxy"],
+  withListener = true,
+): ProxyInput | undefined {
   if (value === null) return {}; // `proxy:` alone means "run it with defaults"
-  const t = r.table(value, path, [
-    "bind",
-    "protocols",
-    "users",
-    "allow_open",
-    "via",
-    "x_forwarded_for",
-    "udp",
-    "limits",
-  ]);
+  const t = r.table(
+    value,
+    path,
+    withListener ? ["bind", ...PROXY_HANDLER_KEYS, "allow_open"] : PROXY_HANDLER_KEYS,
+  );
   if (t === undefined) return undefined;
 
   let protocols: ProxyProtocol[] | undefined;
@@ -276,6 +287,186 @@ function readProxy(r: Reader, value: unknown): ProxyInput | undefined {
   });
 }
 
+function readTiming(r: Reader, t: Record<string, unknown>, path: KeyPath) {
+  return {
+    heartbeat_interval: r.duration(t.heartbeat_interval, [...path, "heartbeat_interval"], 100),
+    heartbeat_timeout: r.duration(t.heartbeat_timeout, [...path, "heartbeat_timeout"], 100),
+    handshake_timeout: r.duration(t.handshake_timeout, [...path, "handshake_timeout"], 100),
+  };
+}
+
+const TIMING_KEYS = ["heartbeat_interval", "heartbeat_timeout", "handshake_timeout"];
+
+function readPortRange(r: Reader, value: unknown, path: KeyPath): PortRange | undefined {
+  const text = typeof value === "number" ? String(value) : value;
+  const m = typeof text === "string" ? /^(\d{1,5})(?:\s*-\s*(\d{1,5}))?$/.exec(text.trim()) : null;
+  const from = m ? Number(m[1]) : NaN;
+  const to = m ? Number(m[2] ?? m[1]) : NaN;
+  if (!(from >= 1 && to <= 65535 && from <= to)) {
+    return r.fail(
+      path,
+      `expected a port or a range like "10000-20000" within 1-65535, got ${describe(value)}`,
+    );
+  }
+  return { from, to };
+}
+
+function readTokens(r: Reader, value: unknown, path: KeyPath): TokenInput[] | undefined {
+  const list = r.list(value, path);
+  if (list === undefined) return undefined;
+  const tokens: TokenInput[] = [];
+  list.forEach((item, i) => {
+    const p = [...path, i];
+    const t = r.table(item, p, ["name", "token", "allow_proxy", "allow_ports", "allow_domains"]);
+    if (t === undefined) return;
+    const name = r.string(t.name, [...p, "name"]);
+    const token = r.string(t.token, [...p, "token"]);
+    if (t.name === undefined) r.fail([...p, "name"], "is required");
+    if (t.token === undefined) r.fail([...p, "token"], "is required");
+    if (name !== undefined && !NAME_REGEXP.test(name)) {
+      r.fail([...p, "name"], "expected 1-64 characters from A-Z a-z 0-9 _ . -");
+    }
+    if (token !== undefined && token.length < 8) {
+      r.fail([...p, "token"], "must be at least 8 characters");
+    }
+    if (name !== undefined && tokens.some((x) => x.name === name)) {
+      r.fail([...p, "name"], `duplicate token name ${JSON.stringify(name)}`);
+    }
+    if (token !== undefined && tokens.some((x) => x.token.reveal() === token)) {
+      r.fail([...p, "token"], "the same token is listed twice");
+    }
+    const ports = r.list(t.allow_ports, [...p, "allow_ports"]);
+    const domains = r.list(t.allow_domains, [...p, "allow_domains"]);
+    const entry: TokenInput = {
+      name: name ?? "",
+      token: new Secret(token ?? ""),
+      allow_proxy: r.bool(t.allow_proxy, [...p, "allow_proxy"]),
+      allow_ports: ports?.map((v, j) => readPortRange(r, v, [...p, "allow_ports", j])!),
+      allow_domains: domains?.map((v, j) => r.string(v, [...p, "allow_domains", j])!),
+    };
+    if (name !== undefined && token !== undefined) tokens.push(entry);
+  });
+  return tokens;
+}
+
+function readServer(r: Reader, value: unknown): ServerInput | undefined {
+  const path = ["server"];
+  const t = r.table(value ?? {}, path, [
+    "listen",
+    "tls",
+    "state_dir",
+    "tokens",
+    "proxy",
+    "max_clients",
+    "max_streams",
+    "shutdown_timeout",
+    ...TIMING_KEYS,
+  ]);
+  if (t === undefined) return undefined;
+  let tls: ServerInput["tls"];
+  if (typeof t.tls === "boolean") tls = { enabled: t.tls };
+  else if (t.tls !== undefined) {
+    const tp = [...path, "tls"];
+    const tt = r.table(t.tls, tp, ["enabled", "cert", "key", "names"]);
+    if (tt !== undefined) {
+      const names = r.list(tt.names, [...tp, "names"]);
+      tls = {
+        enabled: r.bool(tt.enabled, [...tp, "enabled"]),
+        cert: r.string(tt.cert, [...tp, "cert"]),
+        key: r.string(tt.key, [...tp, "key"]),
+        names: names?.map((n, i) => r.string(n, [...tp, "names", i])!),
+      };
+      if ((tt.cert === undefined) !== (tt.key === undefined)) {
+        r.fail(
+          [...tp, tt.cert === undefined ? "cert" : "key"],
+          "cert and key go together: give both or neither",
+        );
+      }
+    }
+  }
+  return compact({
+    listen: r.address(t.listen, [...path, "listen"]),
+    tls,
+    state_dir: r.string(t.state_dir, [...path, "state_dir"]),
+    tokens: readTokens(r, t.tokens, [...path, "tokens"]),
+    proxy: t.proxy === undefined ? undefined : readProxy(r, t.proxy, [...path, "proxy"], false),
+    max_clients: r.int(t.max_clients, [...path, "max_clients"], 1, 1_000_000),
+    max_streams: r.int(t.max_streams, [...path, "max_streams"], 1, 65_536),
+    shutdown_timeout: r.duration(t.shutdown_timeout, [...path, "shutdown_timeout"], 0),
+    ...readTiming(r, t, path),
+  });
+}
+
+function readClient(r: Reader, value: unknown): ClientInput | undefined {
+  const path = ["client"];
+  const t = r.table(value ?? {}, path, [
+    "server",
+    "token",
+    "name",
+    "bind",
+    "tls",
+    "reconnect",
+    "connect_wait",
+    "shutdown_timeout",
+    ...TIMING_KEYS,
+  ]);
+  if (t === undefined) return undefined;
+  let tls: ClientInput["tls"];
+  if (typeof t.tls === "boolean") tls = { enabled: t.tls };
+  else if (t.tls !== undefined) {
+    const tp = [...path, "tls"];
+    const tt = r.table(t.tls, tp, ["enabled", "ca", "server_name", "pin_sha256", "insecure"]);
+    if (tt !== undefined) {
+      tls = {
+        enabled: r.bool(tt.enabled, [...tp, "enabled"]),
+        ca: r.string(tt.ca, [...tp, "ca"]),
+        server_name: r.string(tt.server_name, [...tp, "server_name"]),
+        pin_sha256: r.string(tt.pin_sha256, [...tp, "pin_sha256"]),
+        insecure: r.bool(tt.insecure, [...tp, "insecure"]),
+      };
+      if (tls.pin_sha256 !== undefined && !PIN_REGEXP.test(tls.pin_sha256)) {
+        r.fail(
+          [...tp, "pin_sha256"],
+          "expected a SHA-256 fingerprint: 64 hex digits, optionally in colon-separated pairs",
+        );
+      }
+      const ways = [tls.ca, tls.pin_sha256, tls.insecure ? true : undefined].filter((x) =>
+        x !== undefined
+      );
+      if (ways.length > 1) {
+        r.fail(tp, "choose one of ca, pin_sha256 and insecure: true");
+      }
+    }
+  }
+  let reconnect: ClientInput["reconnect"];
+  if (t.reconnect !== undefined) {
+    const rp = [...path, "reconnect"];
+    const rt = r.table(t.reconnect, rp, ["initial_delay", "max_delay"]);
+    if (rt !== undefined) {
+      reconnect = compact({
+        initial_delay: r.duration(rt.initial_delay, [...rp, "initial_delay"], 10),
+        max_delay: r.duration(rt.max_delay, [...rp, "max_delay"], 10),
+      });
+    }
+  }
+  const token = r.string(t.token, [...path, "token"]);
+  const name = r.string(t.name, [...path, "name"]);
+  if (name !== undefined && !NAME_REGEXP.test(name)) {
+    r.fail([...path, "name"], "expected 1-64 characters from A-Z a-z 0-9 _ . -");
+  }
+  return compact({
+    server: r.address(t.server, [...path, "server"]),
+    token: token === undefined ? undefined : new Secret(token),
+    name,
+    bind: t.bind === null ? null : r.address(t.bind, [...path, "bind"]),
+    tls,
+    reconnect,
+    connect_wait: r.duration(t.connect_wait, [...path, "connect_wait"], 0),
+    shutdown_timeout: r.duration(t.shutdown_timeout, [...path, "shutdown_timeout"], 0),
+    ...readTiming(r, t, path),
+  });
+}
+
 function readLog(r: Reader, value: unknown): LogInput | undefined {
   if (value === null) return {};
   const t = r.table(value, ["log"], ["level", "format"]);
@@ -296,7 +487,7 @@ export function validateConfig(
 ): { input: ConfigInput; issues: ConfigIssue[] } {
   const r = new Reader(locate);
   if (doc === null || doc === undefined) return { input: {}, issues: [] };
-  const known = ["proxy", "log", ...PLANNED_SECTIONS];
+  const known = ["proxy", "server", "client", "log", ...PLANNED_SECTIONS];
   const t = r.table(doc, [], known);
   if (t === undefined) return { input: {}, issues: r.issues };
   for (const section of PLANNED_SECTIONS) {
@@ -306,6 +497,8 @@ export function validateConfig(
   }
   const input = compact({
     proxy: t.proxy === undefined ? undefined : readProxy(r, t.proxy),
+    server: t.server === undefined ? undefined : readServer(r, t.server),
+    client: t.client === undefined ? undefined : readClient(r, t.client),
     log: t.log === undefined ? undefined : readLog(r, t.log),
   });
   return { input, issues: r.issues };
@@ -327,6 +520,34 @@ export function checkCompleteConfig(
           "add proxy.users, or set proxy.allow_open: true if anyone who can reach it may use it",
       );
     }
+  }
+  const server = config.server;
+  if (server !== undefined) {
+    if (server.tokens.length === 0) {
+      r.fail(
+        ["server", "tokens"],
+        "the tunnel server needs at least one token (or the --token flag)",
+      );
+    }
+    if (server.heartbeat_timeout_ms <= server.heartbeat_interval_ms) {
+      r.fail(["server", "heartbeat_timeout"], "must be longer than heartbeat_interval");
+    }
+  }
+  const client = config.client;
+  if (client !== undefined && client.server === "") {
+    r.fail(
+      ["client", "server"],
+      "is required: the tunnel server as host:port (or the --server flag)",
+    );
+  }
+  if (client !== undefined && client.token.reveal() === "") {
+    r.fail(["client", "token"], "is required (or the --token flag)");
+  }
+  if (client !== undefined && client.heartbeat_timeout_ms <= client.heartbeat_interval_ms) {
+    r.fail(["client", "heartbeat_timeout"], "must be longer than heartbeat_interval");
+  }
+  if (client !== undefined && client.reconnect.max_delay_ms < client.reconnect.initial_delay_ms) {
+    r.fail(["client", "reconnect", "max_delay"], "must be at least initial_delay");
   }
   return r.issues;
 }

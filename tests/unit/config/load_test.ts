@@ -20,7 +20,9 @@ for (const name of await files("valid/")) {
   Deno.test(`loadConfig() accepts testdata valid/${name}`, async () => {
     const config = await loadConfig(new URL(`valid/${name}`, DATA).pathname);
     assert(Object.isFrozen(config));
-    assert(config.proxy !== undefined);
+    assert(
+      config.proxy !== undefined || config.server !== undefined || config.client !== undefined,
+    );
   });
 }
 
@@ -39,12 +41,25 @@ for (const name of await files("invalid/")) {
   });
 }
 
-Deno.test("loadConfig() accepts config.example.yaml and it matches the built-in defaults", async () => {
+Deno.test("loadConfig() accepts config.example.yaml and its documented defaults are the real ones", async () => {
   const example = await loadConfig(
     new URL("../../../config.example.yaml", import.meta.url).pathname,
   );
-  const defaults = parseConfig("proxy:\n");
-  assert.deepEqual(JSON.stringify(example), JSON.stringify(defaults));
+  const defaults = parseConfig(
+    "proxy:\nserver:\n  tokens: [{ name: laptop, token: change-me-to-a-long-random-string }]\n" +
+      "client: { server: 127.0.0.1:8091, token: change-me-to-a-long-random-string }\n",
+  );
+  assert.deepEqual(JSON.stringify(example.proxy), JSON.stringify(defaults.proxy));
+  assert.deepEqual(JSON.stringify(example.log), JSON.stringify(defaults.log));
+  // Values the example sets on purpose; everything else must equal the default.
+  const { state_dir: _s, ...server } = example.server!;
+  const { state_dir: _d, ...serverDefaults } = defaults.server!;
+  assert.deepEqual(JSON.stringify(server), JSON.stringify(serverDefaults));
+  const { name, bind, tls, ...client } = example.client!;
+  const { name: _n, bind: _b, tls: defaultTls, ...clientDefaults } = defaults.client!;
+  assert.deepEqual([name, bind, tls.ca], ["laptop", "127.0.0.1:8092", "./wmproxy-state/ca.pem"]);
+  assert.deepEqual({ ...tls, ca: undefined }, { ...defaultTls, ca: undefined });
+  assert.deepEqual(JSON.stringify(client), JSON.stringify(clientDefaults));
 });
 
 Deno.test("loadConfig() names a missing file", async () => {
