@@ -18,7 +18,7 @@ export class UsageError extends Error {
 }
 
 /** What to do. */
-export type Command = "run" | "check" | "version" | "help";
+export type Command = "run" | "check" | "version" | "help" | "gen-cert";
 
 /** The role(s) to run. */
 export type Mode = "proxy" | "client" | "server" | "reverse";
@@ -36,10 +36,28 @@ export interface CliOptions {
   pass: string | undefined;
   protocols: ProxyProtocol[] | undefined;
   allowOpen: boolean;
+  /** Tunnel server: listen address. */
+  listen: string | undefined;
+  /** Tunnel token (server: accepted; client: presented). */
+  token: string | undefined;
+  /** Tunnel client: the server, `host:port`. */
+  server: string | undefined;
+  ca: string | undefined;
+  pin: string | undefined;
+  insecure: boolean;
+  noTls: boolean;
+  name: string | undefined;
+  stateDir: string | undefined;
+  /** gen-cert: output directory. */
+  out: string | undefined;
+  /** gen-cert: names for the server certificate. */
+  names: string[] | undefined;
+  /** gen-cert: replace existing files. */
+  force: boolean;
 }
 
 const MODES: readonly Mode[] = ["proxy", "client", "server", "reverse"];
-const COMMANDS: readonly Command[] = ["run", "check", "version", "help"];
+const COMMANDS: readonly Command[] = ["run", "check", "version", "help", "gen-cert"];
 const PROTOCOLS: readonly ProxyProtocol[] = ["http", "https", "socks5"];
 
 function oneOf<T extends string>(
@@ -76,6 +94,18 @@ export function parseCli(argv: readonly string[]): CliOptions {
         pass: { type: "string" },
         protocols: { type: "string" },
         "allow-open": { type: "boolean" },
+        listen: { type: "string" },
+        token: { type: "string" },
+        server: { type: "string" },
+        ca: { type: "string" },
+        pin: { type: "string" },
+        insecure: { type: "boolean" },
+        "no-tls": { type: "boolean" },
+        name: { type: "string" },
+        "state-dir": { type: "string" },
+        out: { type: "string" },
+        names: { type: "string" },
+        force: { type: "boolean" },
       },
     });
   } catch (err) {
@@ -142,5 +172,17 @@ export function parseCli(argv: readonly string[]): CliOptions {
     pass: values.pass,
     protocols,
     allowOpen: values["allow-open"] ?? false,
+    listen: values.listen,
+    token: values.token,
+    server: values.server,
+    ca: values.ca,
+    pin: values.pin,
+    insecure: values.insecure ?? false,
+    noTls: values["no-tls"] ?? false,
+    name: values.name,
+    stateDir: values["state-dir"],
+    out: values.out,
+    names: values.names?.split(",").map((n) => n.trim()).filter((n) => n !== ""),
+    force: values.force ?? false,
   };
 }

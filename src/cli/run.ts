@@ -5,7 +5,9 @@
  * @module
  */
 import { type CliOptions, parseCli, UsageError } from "./args.ts";
-import { CHECK_USAGE, MAIN_USAGE } from "./usage.ts";
+import { CHECK_USAGE, GEN_CERT_USAGE, MAIN_USAGE } from "./usage.ts";
+import { certificateFingerprint, writeIdentity } from "../tls/mod.ts";
+import { defaultStateDir } from "../config/defaults.ts";
 import { VERSION } from "../version.ts";
 import {
   type Config,
@@ -16,7 +18,19 @@ import {
   Secret,
 } from "../config/mod.ts";
 import { errorMessage, EVENTS, Logger } from "../observability/mod.ts";
-import { startForwardProxy } from "../proxy/mod.ts";
+import { relay, serveProxyConnection, startForwardProxy } from "../proxy/mod.ts";
+import {
+  type CenterClient,
+  type ClientSession,
+  type ProxyStreamHandler,
+  startCenterClient,
+  startCenterServer,
+} from "../center/mod.ts";
+import type { VirtualStream } from "../mux/mod.ts";
+import { ERROR_CODES } from "../tunnel/mod.ts";
+
+/** A relayed stream idle both ways this long is closed. */
+const RELAY_IDLE_TIMEOUT_MS = 3_600_000;
 
 /** Options for {@link run}. */
 export interface RunOptions {
@@ -34,15 +48,26 @@ function printError(text: string): void {
   Deno.stderr.writeSync(encoder.encode(text + "\n"));
 }
 
-/** Applies quick flags over the file's (validated) input. */
-function applyFlags(cli: CliOptions, input: ConfigInput): ConfigInput {
-  const out: ConfigInput = { ...input };
+/** Which sections the command line asks for, besides those in the file. */
+function wantedSections(cli: CliOptions): { proxy: boolean; server: boolean; client: boolean } {
+  if (cli.mode === "proxy") return { proxy: true, server: false, client: false };
+  if (cli.mode === "server") return { proxy: false, server: true, client: false };
+  if (cli.mode === "client") return { proxy: false, server: false, client: true };
   const proxyFlags = cli.bind !== undefined || cli.user !== undefined ||
     cli.protocols !== undefined ||
     cli.allowOpen;
-  const wantProxy = cli.mode === "proxy" || (cli.mode === undefined && cli.config === undefined) ||
-    proxyFlags;
-  if (wantProxy) {
+  return {
+    proxy: cli.config === undefined || proxyFlags,
+    server: false,
+    client: false,
+  };
+}
+
+/** Applies quick flags over the file's (validated) input; `--mode` keeps only its section. */
+function applyFlags(cli: CliOptions, input: ConfigInput): ConfigInput {
+  const want = wantedSections(cli);
+  const out: ConfigInput = cli.mode === undefined ? { ...input } : { log: input.log };
+  if (want.proxy) {
     const proxy = { ...(input.proxy ?? {}) };
     if (cli.bind !== undefined) proxy.bind = cli.bind;
     if (cli.user !== undefined && cli.pass !== undefined) {
@@ -51,6 +76,39 @@ function applyFlags(cli: CliOptions, input: ConfigInput): ConfigInput {
     if (cli.protocols !== undefined) proxy.protocols = cli.protocols;
     if (cli.allowOpen) proxy.allow_open = true;
     out.proxy = proxy;
+  }
+  if (want.server) {
+    const server = { ...(input.server ?? {}) };
+    if (cli.listen !== undefined) server.listen = cli.listen;
+    if (cli.token !== undefined) {
+      server.tokens = [{ name: "default", token: new Secret(cli.token) }];
+    }
+    if (cli.stateDir !== undefined) server.state_dir = cli.stateDir;
+    if (cli.noTls) server.tls = { ...(server.tls ?? {}), enabled: false };
+    if (cli.user !== undefined && cli.pass !== undefined) {
+      server.proxy = {
+        ...(server.proxy ?? {}),
+        users: [{ username: cli.user, password: new Secret(cli.pass) }],
+      };
+    }
+    if (cli.protocols !== undefined) {
+      server.proxy = { ...(server.proxy ?? {}), protocols: cli.protocols };
+    }
+    out.server = server;
+  }
+  if (want.client) {
+    const client = { ...(input.client ?? {}) };
+    if (cli.server !== undefined) client.server = cli.server;
+    if (cli.token !== undefined) client.token = new Secret(cli.token);
+    if (cli.bind !== undefined) client.bind = cli.bind;
+    if (cli.name !== undefined) client.name = cli.name;
+    const tls = { ...(client.tls ?? {}) };
+    if (cli.ca !== undefined) tls.ca = cli.ca;
+    if (cli.pin !== undefined) tls.pin_sha256 = cli.pin;
+    if (cli.insecure) tls.insecure = true;
+    if (cli.noTls) tls.enabled = false;
+    client.tls = tls;
+    out.client = client;
   }
   if (cli.logFormat !== undefined || cli.logLevel !== undefined) {
     out.log = {
@@ -93,7 +151,7 @@ function waitForStop(signal: AbortSignal | undefined): Promise<string> {
 }
 
 async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
-  if (cli.mode === "client" || cli.mode === "server" || cli.mode === "reverse") {
+  if (cli.mode === "reverse") {
     printError(`wmproxy: Cannot start mode "${cli.mode}": it is not available in this version yet`);
     return 1;
   }
@@ -108,22 +166,43 @@ async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
     throw err;
   }
   const log = new Logger({ level: config.log.level, format: config.log.format });
-  if (config.proxy === undefined) {
+  const sections = (["proxy", "server", "client"] as const).filter((s) => config[s] !== undefined);
+  if (sections.length === 0) {
     log.error(EVENTS.fatal, {
-      error: `Cannot start: ${
-        cli.config ?? "the config"
-      } has no section to run; add "proxy:" or pass --mode proxy`,
+      error:
+        `Cannot start: ${
+          cli.config ?? "the config"
+        } has no section to run; add "proxy:", "server:" or ` +
+        `"client:", or pass --mode`,
     });
     return 1;
   }
-  log.info(EVENTS.starting, { version: VERSION, pid: Deno.pid, sections: ["proxy"] });
-  const stack = new AsyncDisposableStack();
+  log.info(EVENTS.starting, { version: VERSION, pid: Deno.pid, sections });
+  await using stack = new AsyncDisposableStack();
   try {
-    const proxy = await startForwardProxy(config.proxy, { log: log.child({ component: "proxy" }) });
-    stack.use(proxy);
+    if (config.proxy !== undefined) {
+      stack.use(await startForwardProxy(config.proxy, { log: log.child({ component: "proxy" }) }));
+    }
+    let client: CenterClient | undefined;
+    if (config.client !== undefined) {
+      client = stack.use(await startCenterClient(config.client, { log }));
+    }
+    if (config.server !== undefined) {
+      const server = config.server;
+      const upstream = client;
+      let streams = 0;
+      const onProxyStream: ProxyStreamHandler = upstream
+        ? (stream, from) => relayToParent(stream, from, upstream, log)
+        : (stream, from) =>
+          serveProxyConnection(stream, {
+            config: server.proxy,
+            log: log.child({ component: "tunnel", session: from.id }),
+            id: `${from.id}/${++streams}`,
+          });
+      stack.use(await startCenterServer(server, { log, onProxyStream }));
+    }
   } catch (err) {
     log.error(EVENTS.fatal, { error: errorMessage(err) });
-    await stack.disposeAsync();
     return 1;
   }
   const why = await waitForStop(options.signal);
@@ -133,6 +212,41 @@ async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
   return 0;
 }
 
+/** On a relay node: a client's proxy stream becomes a stream to our own parent. */
+async function relayToParent(
+  stream: VirtualStream,
+  from: ClientSession,
+  parent: CenterClient,
+  log: Logger,
+): Promise<void> {
+  let up: VirtualStream;
+  try {
+    up = await parent.openStream({
+      type: "open",
+      kind: "proxy",
+      visitor: { ...stream.remoteAddr },
+    });
+  } catch (err) {
+    log.warn(EVENTS.stream_refused, {
+      component: "relay",
+      session: from.id,
+      error: errorMessage(err),
+    });
+    stream.reset(ERROR_CODES.CONNECT_FAILED);
+    return;
+  }
+  const r = await relay(stream, up, { idleTimeoutMs: RELAY_IDLE_TIMEOUT_MS });
+  log.info(EVENTS.connection_closed, {
+    component: "relay",
+    session: from.id,
+    stream: stream.id,
+    parent_stream: up.id,
+    bytes_out: r.bytesUp,
+    bytes_in: r.bytesDown,
+    ...(r.error ? { error: r.error.message } : {}),
+  });
+}
+
 async function check(cli: CliOptions): Promise<number> {
   try {
     const config = await buildConfig(cli);
@@ -140,6 +254,13 @@ async function check(cli: CliOptions): Promise<number> {
       .map(([k]) => k);
     print(`ok: ${cli.config} (sections: ${sections.length === 0 ? "none" : sections.join(", ")})`);
     if (config.proxy) print(`  proxy listens on ${config.proxy.bind}`);
+    if (config.server) print(`  tunnel server listens on ${config.server.listen}`);
+    if (config.client) {
+      print(
+        `  tunnel client connects to ${config.client.server}` +
+          (config.client.bind ? `, local proxy port ${config.client.bind}` : ""),
+      );
+    }
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -147,6 +268,26 @@ async function check(cli: CliOptions): Promise<number> {
       return 1;
     }
     throw err;
+  }
+}
+
+async function genCert(cli: CliOptions): Promise<number> {
+  const dir = cli.out ?? cli.stateDir ?? defaultStateDir();
+  try {
+    const id = await writeIdentity(dir, {
+      ...(cli.names ? { names: cli.names } : {}),
+      overwrite: cli.force,
+    });
+    print(`created ${dir}/ca.pem, ca.key, server.pem, server.key`);
+    print(`CA fingerprint (SHA-256):     ${id.fingerprint}`);
+    print(`server certificate (SHA-256): ${await certificateFingerprint(id.cert)}`);
+    print(`server:  server.tls.cert: "${dir}/server.pem"  server.tls.key: "${dir}/server.key"`);
+    print(`         (or server.state_dir: "${dir}", where it finds them by itself)`);
+    print(`clients: client.tls.ca: "${dir}/ca.pem"  (or --ca ${dir}/ca.pem)`);
+    return 0;
+  } catch (err) {
+    printError(`wmproxy: ${errorMessage(err)}`);
+    return 1;
   }
 }
 
@@ -163,7 +304,13 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     throw err;
   }
   if (cli.help || cli.command === "help") {
-    print(cli.command === "check" ? CHECK_USAGE : MAIN_USAGE);
+    print(
+      cli.command === "check"
+        ? CHECK_USAGE
+        : cli.command === "gen-cert"
+        ? GEN_CERT_USAGE
+        : MAIN_USAGE,
+    );
     return 0;
   }
   switch (cli.command) {
@@ -172,6 +319,8 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       return 0;
     case "check":
       return await check(cli);
+    case "gen-cert":
+      return await genCert(cli);
     case "run":
       return await serve(cli, options);
   }

@@ -11,13 +11,14 @@ export const MAIN_USAGE =
 Usage:
   wmproxy [--mode MODE] [-c FILE] [flags]    run (no arguments: forward proxy on 127.0.0.1:8090)
   wmproxy check -c FILE                      validate a config file and exit 0 (ok) or 1 (problems)
+  wmproxy gen-cert [--out DIR]               create a tunnel CA and server certificate
   wmproxy version                            print the version
   wmproxy help                               this text
 
 Modes:
   proxy     HTTP, HTTPS (CONNECT) and SOCKS5 forward proxy on one port (default)
-  client    tunnel client   — not available in this version yet
-  server    tunnel server   — not available in this version yet
+  server    tunnel server: accepts tunnel clients (TLS, token auth) and proxies their traffic
+  client    tunnel client: a local proxy port whose connections go through the tunnel
   reverse   reverse proxy   — not available in this version yet
   With -c FILE and no --mode, every section present in the file runs.
 
@@ -27,6 +28,24 @@ Forward proxy flags (--mode proxy):
   --pass PASSWORD      the user's password (with --user)
   --protocols LIST     comma-separated: http,https,socks5   [default: all three]
   --allow-open         allow a proxy without --user on a non-loopback address
+
+Tunnel server flags (--mode server):
+  --listen ADDR        tunnel listen address           [default: 127.0.0.1:8091]
+  --token TOKEN        the token clients must prove (at least 8 characters)
+  --state-dir DIR      where the generated CA and certificate live
+                       [default: $XDG_STATE_HOME/wmproxy or ~/.local/state/wmproxy]
+  --user, --pass, --protocols   proxy settings for the clients' traffic (as above)
+  --no-tls             plain TCP tunnel (only on trusted networks)
+
+Tunnel client flags (--mode client):
+  --server HOST:PORT   the tunnel server (required)
+  --token TOKEN        one of the server's tokens (required)
+  --bind ADDR          local proxy port                [default: 127.0.0.1:8090]
+  --ca FILE            trust the CA file the server printed at its first start
+  --pin SHA256         or: trust only the certificate with this fingerprint
+  --insecure           or: do not verify the server at all (warns at every connect)
+  --name NAME          this client's name in the server's logs
+  --no-tls             plain TCP tunnel (the server must use --no-tls too)
 
 Common flags:
   -c, --config FILE    YAML config (or TOML when the name ends in .toml); flags override it
@@ -40,6 +59,9 @@ Examples:
   curl -x http://127.0.0.1:8090 http://example.com/
   curl --socks5-hostname 127.0.0.1:8090 https://example.com/
   wmproxy --bind 0.0.0.0:8090 --user alice --pass s3cret
+  wmproxy --mode server --listen 0.0.0.0:8091 --token "$TOKEN"          # on the public host
+  wmproxy --mode client --server host:8091 --token "$TOKEN" --ca ca.pem  # in the LAN
+  curl -x http://127.0.0.1:8090 http://example.com/                     # egress via the server
   wmproxy -c /etc/wmproxy/config.yaml --log-format json
   wmproxy check -c config.yaml
 
@@ -50,3 +72,15 @@ export const CHECK_USAGE = `Usage: wmproxy check -c FILE
 
 Runs the config pipeline (parse, validate, defaults) without starting anything.
 Prints "ok" and exits 0, or lists every problem with its key path and line and exits 1.`;
+
+export const GEN_CERT_USAGE = `Usage: wmproxy gen-cert [--out DIR] [--names LIST] [--force]
+
+Creates a private CA and a server certificate signed by it (ECDSA P-256) for
+the tunnel server, and prints the CA file and fingerprint clients must trust.
+A server with no server.tls.cert does the same by itself at its first start.
+
+  --out DIR       where to write ca.pem, ca.key, server.pem, server.key
+                  [default: the server state directory]
+  --names LIST    comma-separated DNS names and IPs of the server
+                  [default: localhost,127.0.0.1,::1]
+  --force         replace existing files`;

@@ -603,7 +603,9 @@ export class Session implements AsyncDisposable {
     const n = this.#readN;
     if (n === null) {
       this.#readEof = true;
-      if (this.#readErr !== null) {
+      // After the peer's GO_AWAY any end of the transport is the expected one
+      // (a TLS peer may close without close_notify).
+      if (this.#readErr !== null && !this.#goAwayReceived) {
         this.#terminate(
           ERROR_CODES.TRANSPORT_CLOSED,
           `the transport failed on read (${errorText(this.#readErr)})`,

@@ -11,3 +11,5 @@ export { dialTcp, listenTcp, TcpListener } from "./tcp.ts";
 export type { DialTcpOptions } from "./tcp.ts";
 export { dialTls, listenTls, tlsHandshake, TlsListener, TUNNEL_ALPN } from "./tls.ts";
 export type { DialTlsOptions, ListenTlsOptions } from "./tls.ts";
+export { dialNodeTls } from "./node_tls.ts";
+export type { DialNodeTlsOptions, PeerCertificateInfo } from "./node_tls.ts";

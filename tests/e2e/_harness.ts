@@ -252,3 +252,83 @@ export function hasIpv6Loopback(): boolean {
     return false;
   }
 }
+
+/** A tunnel server started for a test, with what clients need to reach it. */
+export interface TunnelServer {
+  proc: WmproxyProcess;
+  addr: string;
+  caFile: string | undefined;
+  pin: string | undefined;
+}
+
+/** Starts `wmproxy --mode server` (or with a config file) and waits for its listener. */
+export async function startTunnelServer(args: string[]): Promise<TunnelServer> {
+  const proc = startWmproxy(args);
+  const addr = await proc.listeningAddr("tunnel");
+  const identity = proc.events.find((e) => e.event === "tls_identity") ??
+    (args.includes("--no-tls") ? undefined : await proc.waitForEvent("tls_identity"));
+  return {
+    proc,
+    addr,
+    caFile: identity?.ca_file as string | undefined,
+    pin: identity?.pin_sha256 as string | undefined,
+  };
+}
+
+/**
+ * A TCP relay between a client and a server that can be told to stop
+ * forwarding while keeping both connections open (a black-holed link).
+ */
+export function startBlackholeRelay(
+  target: string,
+): AsyncDisposable & { addr: string; blackhole(): void } {
+  const [host, port] = [
+    target.slice(0, target.lastIndexOf(":")),
+    Number(target.slice(target.lastIndexOf(":") + 1)),
+  ];
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  let holed = false;
+  const pump = async (from: Deno.Conn, to: Deno.Conn) => {
+    const buf = new Uint8Array(65536);
+    try {
+      for (let n = await from.read(buf); n !== null; n = await from.read(buf)) {
+        if (!holed) await to.write(buf.subarray(0, n)); // black-holed: read and drop
+      }
+    } catch {
+      // closed
+    }
+  };
+  const loop = (async () => {
+    for await (const a of listener) {
+      const b = await Deno.connect({ hostname: host, port });
+      conns.add(a).add(b);
+      pump(a, b);
+      pump(b, a);
+    }
+  })().catch(() => {});
+  return {
+    addr: `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    blackhole() {
+      holed = true;
+    },
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch {
+          // already closed
+        }
+      }
+      await loop;
+    },
+  };
+}
+
+/** Writes a YAML config file into `dir` and returns its path. */
+export async function writeConfig(dir: string, name: string, yaml: string): Promise<string> {
+  const path = `${dir}/${name}`;
+  await Deno.writeTextFile(path, yaml);
+  return path;
+}

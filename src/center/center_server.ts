@@ -1,0 +1,313 @@
+/**
+ * The tunnel server ("center server"): accepts clients over TLS (or plain TCP
+ * when configured), authenticates them by token, keeps a registry of live
+ * sessions, and hands each proxy stream to a handler (the forward proxy, or
+ * the parent tunnel on a relay). Slow or silent clients never hold up the
+ * accept loop: each connection's handshake runs on its own with a deadline.
+ *
+ * @module
+ */
+import type { ServerConfig } from "../config/types.ts";
+import { errorMessage, EVENTS, type Logger } from "../observability/mod.ts";
+import { Session, type VirtualStream } from "../mux/mod.ts";
+import { ERROR_CODES } from "../tunnel/mod.ts";
+import {
+  type ByteConn,
+  formatHostPort,
+  type HostPort,
+  listenTcp,
+  listenTls,
+  parseHostPort,
+  tlsHandshake,
+} from "../transport/mod.ts";
+import { certificateFingerprint, loadServerIdentity, type ServerIdentity } from "../tls/mod.ts";
+import { AuthThrottle } from "./auth_throttle.ts";
+import { HandshakeError, serverHandshake } from "./handshake.ts";
+import { exchangeCheckedPreamble } from "./preamble_check.ts";
+import { type ClientSession, SessionRegistry } from "./session_registry.ts";
+
+/** Serves one proxy stream of an authenticated client; must not throw. */
+export type ProxyStreamHandler = (stream: VirtualStream, client: ClientSession) => Promise<void>;
+
+/** Dependencies of {@link startCenterServer}. */
+export interface CenterServerDeps {
+  log: Logger;
+  onProxyStream: ProxyStreamHandler;
+}
+
+/** A running tunnel server. */
+export interface CenterServer extends AsyncDisposable {
+  /** The bound tunnel address. */
+  readonly addr: HostPort;
+  /** The TLS identity, or `undefined` with TLS off. */
+  readonly identity: ServerIdentity | undefined;
+  readonly registry: SessionRegistry;
+  /**
+   * Graceful stop: no new clients, GO_AWAY to every session, open streams may
+   * finish for up to `shutdown_timeout`, then everything is closed.
+   */
+  close(): Promise<void>;
+}
+
+function describeTlsFailure(err: unknown): string {
+  const text = errorMessage(err);
+  if (/corrupt message|InvalidContentType|peer is incompatible|wrong version/i.test(text)) {
+    return `${text} (a client with TLS off? set its client.tls.enabled: true)`;
+  }
+  if (/UnknownIssuer|BadCertificate|certificate/i.test(text)) {
+    return `${text} (the client does not trust this server's certificate: give it the CA file logged at start)`;
+  }
+  return text;
+}
+
+/** Binds the tunnel listener and starts accepting clients. */
+export async function startCenterServer(
+  config: ServerConfig,
+  deps: CenterServerDeps,
+): Promise<CenterServer> {
+  const log = deps.log;
+  const bind = parseHostPort(config.listen);
+  let identity: ServerIdentity | undefined;
+  if (config.tls.enabled) {
+    identity = await loadServerIdentity({
+      certFile: config.tls.cert,
+      keyFile: config.tls.key,
+      stateDir: config.state_dir,
+      names: config.tls.names,
+    });
+  }
+  let listener: { addr: HostPort; accept(): Promise<ByteConn>; close(): void };
+  try {
+    listener = identity
+      ? listenTls({ ...bind, cert: identity.cert, key: identity.key })
+      : listenTcp(bind);
+  } catch (err) {
+    throw new Error(`Cannot listen on "${config.listen}": ${errorMessage(err)}`);
+  }
+  const addr = listener.addr;
+  const registry = new SessionRegistry();
+  const throttle = new AuthThrottle();
+  const pending = new Set<ByteConn>();
+  const tasks = new Set<Promise<void>>();
+  let stopping = false;
+  let sessionCounter = 0;
+
+  log.info(EVENTS.listening, {
+    component: "tunnel",
+    addr: formatHostPort(addr),
+    tls: config.tls.enabled,
+  });
+  if (identity) {
+    const trust = identity.caFile
+      ? { ca_file: identity.caFile, client_settings: `client.tls.ca: "${identity.caFile}"` }
+      : { client_settings: "client.tls.ca: the CA that signed server.tls.cert" };
+    log.info(EVENTS.tls_identity, {
+      component: "tunnel",
+      created: identity.created,
+      fingerprint: identity.fingerprint,
+      pin_sha256: await certificateFingerprint(identity.cert),
+      ...trust,
+    });
+  } else {
+    log.warn(EVENTS.tls_disabled, {
+      component: "tunnel",
+      warning: "server.tls.enabled is false: tunnel traffic is NOT encrypted",
+    });
+  }
+
+  function track(p: Promise<void>): void {
+    tasks.add(p);
+    p.finally(() => tasks.delete(p));
+  }
+
+  async function handleConnection(conn: ByteConn): Promise<void> {
+    const peer = formatHostPort(conn.remoteAddr);
+    const ip = conn.remoteAddr.hostname;
+    pending.add(conn);
+    const deadline = setTimeout(() => conn.close(), config.handshake_timeout_ms);
+    let session: Session | undefined;
+    try {
+      if (identity) {
+        try {
+          await tlsHandshake(conn as Deno.TlsConn);
+        } catch (err) {
+          log.warn(EVENTS.tunnel_handshake_failed, {
+            component: "tunnel",
+            peer,
+            error: describeTlsFailure(err),
+          });
+          conn.close();
+          return;
+        }
+      }
+      await exchangeCheckedPreamble(conn, "client", identity !== undefined);
+      const id = `s${++sessionCounter}`;
+      session = new Session(conn, {
+        role: "server",
+        requireAuth: true,
+        log,
+        label: `${id} ${peer}`,
+        maxStreams: config.max_streams,
+        heartbeatIntervalMs: config.heartbeat_interval_ms,
+        heartbeatTimeoutMs: config.heartbeat_timeout_ms,
+        handshakeTimeoutMs: config.handshake_timeout_ms,
+      });
+      let result;
+      try {
+        result = await serverHandshake(session, {
+          tokens: config.tokens,
+          sessionId: id,
+          failureDelayMs: () => throttle.delayFor(ip),
+        });
+      } catch (err) {
+        if (err instanceof HandshakeError && err.code === ERROR_CODES.AUTH_FAILED) {
+          throttle.fail(ip);
+        }
+        log.warn(EVENTS.auth_failed, { component: "tunnel", peer, error: errorMessage(err) });
+        await session.close();
+        return;
+      } finally {
+        clearTimeout(deadline);
+        pending.delete(conn);
+      }
+      throttle.succeed(ip);
+      if (stopping || registry.size >= config.max_clients) {
+        log.warn(EVENTS.client_refused, {
+          component: "tunnel",
+          peer,
+          reason: stopping
+            ? "the server is shutting down"
+            : `max_clients (${config.max_clients}) reached`,
+        });
+        session.goAway(ERROR_CODES.REFUSED_STREAM);
+        await session.closed;
+        return;
+      }
+      const client: ClientSession = {
+        id,
+        token: result.token,
+        name: result.clientName,
+        peer,
+        since: new Date(),
+        session,
+      };
+      registry.add(client);
+      log.info(EVENTS.client_connected, {
+        component: "tunnel",
+        session: id,
+        client: client.name,
+        token: client.token.name,
+        peer,
+      });
+      const streams = serveStreams(client);
+      const reason = await session.closed;
+      await streams;
+      registry.remove(id);
+      const stats = session.stats();
+      log.info(EVENTS.client_disconnected, {
+        component: "tunnel",
+        session: id,
+        client: client.name,
+        peer,
+        code: reason.codeName,
+        reason: reason.message,
+        seconds: Math.round((Date.now() - client.since.getTime()) / 100) / 10,
+        streams: stats.streamsAccepted + stats.streamsOpened,
+        bytes_in: stats.bytesIn,
+        bytes_out: stats.bytesOut,
+      });
+    } catch (err) {
+      log.warn(EVENTS.tunnel_handshake_failed, {
+        component: "tunnel",
+        peer,
+        error: errorMessage(err),
+      });
+      if (session) await session.close();
+      else conn.close();
+    } finally {
+      clearTimeout(deadline);
+      pending.delete(conn);
+    }
+  }
+
+  async function serveStreams(client: ClientSession): Promise<void> {
+    const handlers = new Set<Promise<void>>();
+    for await (const stream of client.session) {
+      if (stream.info.kind !== "proxy") {
+        stream.reset(ERROR_CODES.NOT_FOUND);
+        continue;
+      }
+      if (!client.token.allow_proxy) {
+        log.warn(EVENTS.stream_refused, {
+          component: "tunnel",
+          session: client.id,
+          reason: `token "${client.token.name}" has allow_proxy: false`,
+        });
+        stream.reset(ERROR_CODES.FORBIDDEN);
+        continue;
+      }
+      const h = deps.onProxyStream(stream, client).catch((err) => {
+        log.error(EVENTS.stream_refused, {
+          component: "tunnel",
+          session: client.id,
+          error: errorMessage(err),
+        });
+        stream.reset(ERROR_CODES.INTERNAL_ERROR);
+      });
+      handlers.add(h);
+      h.finally(() => handlers.delete(h));
+    }
+    await Promise.allSettled(handlers);
+  }
+
+  const acceptLoop = (async () => {
+    while (true) {
+      let conn: ByteConn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (stopping) return;
+        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+          return;
+        }
+        log.error(EVENTS.accept_error, { component: "tunnel", error: errorMessage(err) });
+        await new Promise((r) => setTimeout(r, 100)); // e.g. EMFILE: back off, then go on
+        continue;
+      }
+      if (registry.size + pending.size >= config.max_clients + 64) {
+        conn.close(); // far over the limit: do not even start handshakes
+        continue;
+      }
+      track(handleConnection(conn));
+    }
+  })();
+
+  let closing: Promise<void> | undefined;
+  async function close(): Promise<void> {
+    if (closing) return await closing;
+    closing = (async () => {
+      stopping = true;
+      listener.close();
+      await acceptLoop;
+      for (const c of pending) c.close();
+      const clients = registry.list();
+      for (const c of clients) c.session.goAway(ERROR_CODES.NORMAL);
+      const until = Date.now() + config.shutdown_timeout_ms;
+      while (Date.now() < until && registry.list().some((c) => c.session.stats().streams > 0)) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await Promise.all(registry.list().map((c) => c.session.close()));
+      await Promise.allSettled([...tasks]);
+      log.info(EVENTS.listener_closed, { component: "tunnel", addr: formatHostPort(addr) });
+    })();
+    return await closing;
+  }
+
+  return {
+    addr,
+    identity,
+    registry,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
