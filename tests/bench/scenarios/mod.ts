@@ -1,0 +1,19 @@
+/**
+ * The registry of benchmark scenarios, in the order they run. Adding a
+ * scenario is one file in this folder plus one line here.
+ *
+ * @module
+ */
+import type { Scenario } from "../_scenario.ts";
+import { connectBulk } from "./connect_bulk.ts";
+import { forwardHttp } from "./forward_http.ts";
+import { mux } from "./mux.ts";
+import { socks5Bulk } from "./socks5_bulk.ts";
+
+/** Every scenario, in running order. */
+export const SCENARIOS: readonly Scenario[] = [
+  forwardHttp,
+  connectBulk,
+  socks5Bulk,
+  mux,
+];
