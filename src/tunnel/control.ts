@@ -82,11 +82,30 @@ export interface PortMappingSpec {
   remote_port: number;
 }
 
+/** One header rule of an HTTP mapping (§11.6); `value` may use $remote_addr, $host, $scheme. */
+export interface HeaderRuleSpec {
+  action: "set" | "add" | "remove" | "set_if_absent";
+  name: string;
+  value?: string;
+}
+
+/** How the server treats requests of an HTTP mapping (§11.6). */
+export interface HttpOptionsSpec {
+  request_headers: HeaderRuleSpec[];
+  response_headers: HeaderRuleSpec[];
+  host_rewrite?: string;
+  x_forwarded: boolean;
+  /** Visitors must log in with one of these (HTTP Basic); empty: no login. */
+  basic_auth: { username: string; password: string }[];
+}
+
 /** An HTTP or HTTPS mapping to register, routed by Host or SNI (§11.6). */
 export interface DomainMappingSpec {
   name: string;
   kind: "http" | "https";
   domains: string[];
+  /** HTTP handling options; only for kind "http" (and "https" terminated at the server). */
+  http?: HttpOptionsSpec;
 }
 
 /** One mapping of a `register` message. */
@@ -386,9 +405,63 @@ function parseMapping(r: Reader, v: unknown, path: string): MappingSpec {
     const domains = r.array(o, "domains", path, 1, MAX_DOMAINS_PER_MAPPING).map((v, i) =>
       r.string({ v }, "v", "", MAX_HOSTNAME_LENGTH, 1, `${path}domains[${i}]`)
     );
-    return { name, kind, domains };
+    if (o.http === undefined) return { name, kind, domains };
+    return { name, kind, domains, http: parseHttpOptions(r, o.http, `${path}http.`) };
   }
   return r.fail(path + "kind", `must be "tcp", "udp", "http" or "https"`);
+}
+
+const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
+const RULE_ACTIONS = ["set", "add", "remove", "set_if_absent"] as const;
+const MAX_RULES = 32;
+const MAX_RULE_VALUE = 1024;
+const MAX_LOGINS = 16;
+
+function parseRules(
+  r: Reader,
+  o: Record<string, unknown>,
+  key: string,
+  path: string,
+): HeaderRuleSpec[] {
+  return r.array(o, key, path, 0, MAX_RULES).map((v, i) => {
+    const p = `${path}${key}[${i}].`;
+    const ro = r.object(v, p.slice(0, -1));
+    const action = ro.action;
+    if (!RULE_ACTIONS.includes(action as HeaderRuleSpec["action"])) {
+      r.fail(`${p}action`, `must be one of ${RULE_ACTIONS.join(", ")}`);
+    }
+    const name = r.string(ro, "name", p, 128);
+    if (!HEADER_NAME_RE.test(name)) r.fail(`${p}name`, "must be an HTTP header name");
+    if (action === "remove") return { action: "remove", name };
+    const value = r.string(ro, "value", p, MAX_RULE_VALUE, 0);
+    if (/[\r\n\0]/.test(value)) r.fail(`${p}value`, "must not contain CR, LF or NUL");
+    return { action: action as HeaderRuleSpec["action"], name, value };
+  });
+}
+
+function parseHttpOptions(r: Reader, v: unknown, path: string): HttpOptionsSpec {
+  const o = r.object(v, path.slice(0, -1));
+  const hostRewrite = r.optString(o, "host_rewrite", path, MAX_HOSTNAME_LENGTH);
+  const out: HttpOptionsSpec = {
+    request_headers: parseRules(r, o, "request_headers", path),
+    response_headers: parseRules(r, o, "response_headers", path),
+    x_forwarded: r.bool(o, "x_forwarded", path),
+    basic_auth: r.array(o, "basic_auth", path, 0, MAX_LOGINS).map((u, i) => {
+      const p = `${path}basic_auth[${i}].`;
+      const uo = r.object(u, p.slice(0, -1));
+      const username = r.string(uo, "username", p, 255);
+      if (username.includes(":")) r.fail(`${p}username`, 'must not contain ":"');
+      return { username, password: r.string(uo, "password", p, 255) };
+    }),
+  };
+  // Canonical member order: request_headers, response_headers, host_rewrite, x_forwarded, basic_auth.
+  return hostRewrite === undefined ? out : {
+    request_headers: out.request_headers,
+    response_headers: out.response_headers,
+    host_rewrite: hostRewrite,
+    x_forwarded: out.x_forwarded,
+    basic_auth: out.basic_auth,
+  };
 }
 
 function parseResult(r: Reader, v: unknown, path: string): MappingResult {

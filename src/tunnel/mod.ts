@@ -32,6 +32,8 @@ export type {
   ClientHelloMessage,
   ControlMessage,
   DomainMappingSpec,
+  HeaderRuleSpec,
+  HttpOptionsSpec,
   MappingResult,
   MappingSpec,
   OpenMappingMessage,
