@@ -160,7 +160,10 @@ export async function serveHttpProxy(s: ConnState): Promise<void> {
  * Reads one message head. Resolves to `null` when the stream ends before any
  * byte of a head; throws {@link HttpError} 431 when it exceeds `maxBytes`.
  */
-async function readHead(reader: BufferedReader, maxBytes: number): Promise<Uint8Array | null> {
+export async function readHead(
+  reader: BufferedReader,
+  maxBytes: number,
+): Promise<Uint8Array | null> {
   let scanned = 0;
   while (true) {
     const buf = reader.buffered();
@@ -475,7 +478,7 @@ async function exchange(
  * through unchanged; `prefix` (a head) goes out first, coalesced with the
  * first body bytes when they are already buffered.
  */
-async function streamBody(
+export async function streamBody(
   src: BufferedReader,
   dst: ByteConn,
   framing: BodyFraming,
