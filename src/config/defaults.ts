@@ -7,6 +7,7 @@ import { Secret } from "./secret.ts";
 import type {
   ClientConfig,
   Config,
+  MappingConfig,
   ProxyConfig,
   ProxyHandlerConfig,
   ProxyProtocol,
@@ -16,6 +17,7 @@ import type {
 import type {
   ClientInput,
   ConfigInput,
+  MappingInput,
   ProxyInput,
   ServerInput,
   SessionTimingInput,
@@ -43,6 +45,10 @@ export const DEFAULT_RECONNECT_MAX_MS = 30_000;
 export const DEFAULT_CONNECT_WAIT_MS = 5_000;
 export const DEFAULT_TOKEN_PORTS = [{ from: 1024, to: 65535 }] as const;
 export const DEFAULT_TOKEN_DOMAINS: readonly string[] = ["*"];
+export const DEFAULT_MAPPING_HOST = "127.0.0.1";
+export const DEFAULT_PORT_RANGE = { from: 10000, to: 20000 } as const;
+export const DEFAULT_UDP_SESSION_IDLE_MS = 60_000;
+export const DEFAULT_LOCAL_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_LOG_LEVEL = "info";
 export const DEFAULT_LOG_FORMAT = "text";
 
@@ -93,7 +99,30 @@ export function completeServer(input: ServerInput): ServerConfig {
     max_clients: input.max_clients ?? DEFAULT_MAX_CLIENTS,
     max_streams: input.max_streams ?? DEFAULT_MAX_STREAMS,
     shutdown_timeout_ms: input.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    http_bind: input.http_bind,
+    https_bind: input.https_bind,
+    https_certificates: input.https_certificates ?? [],
+    mapping_host: input.mapping_host ?? DEFAULT_MAPPING_HOST,
+    port_range: input.port_range ?? DEFAULT_PORT_RANGE,
+    udp_idle_timeout_ms: input.udp_idle_timeout ?? DEFAULT_UDP_SESSION_IDLE_MS,
     ...completeTiming(input),
+  };
+}
+
+/** Fills a mapping's defaults. */
+export function completeMapping(input: MappingInput): MappingConfig {
+  return {
+    name: input.name,
+    type: input.type,
+    local_addr: input.local_addr,
+    domains: input.domains ?? [],
+    remote_port: input.remote_port ?? 0,
+    proxy_protocol: input.proxy_protocol,
+    request_headers: input.request_headers ?? [],
+    response_headers: input.response_headers ?? [],
+    host_rewrite: input.host_rewrite,
+    x_forwarded: input.x_forwarded ?? true,
+    basic_auth: input.basic_auth ?? [],
   };
 }
 
@@ -117,6 +146,9 @@ export function completeClient(input: ClientInput): ClientConfig {
     },
     connect_wait_ms: input.connect_wait ?? DEFAULT_CONNECT_WAIT_MS,
     shutdown_timeout_ms: input.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    mappings: (input.mappings ?? []).map(completeMapping),
+    local_connect_timeout_ms: input.local_connect_timeout ?? DEFAULT_LOCAL_CONNECT_TIMEOUT_MS,
+    udp_idle_timeout_ms: input.udp_idle_timeout ?? DEFAULT_UDP_SESSION_IDLE_MS,
     ...completeTiming(input),
   };
 }

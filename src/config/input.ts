@@ -5,7 +5,14 @@
  * @module
  */
 import type { LogFormat, LogLevel } from "../observability/log.ts";
-import type { PortRange, ProxyProtocol, ProxyUser } from "./types.ts";
+import type {
+  HeaderRuleConfig,
+  HttpsCertificate,
+  MappingType,
+  PortRange,
+  ProxyProtocol,
+  ProxyUser,
+} from "./types.ts";
 import type { Secret } from "./secret.ts";
 
 export interface ProxyInput {
@@ -69,6 +76,26 @@ export interface ServerInput extends SessionTimingInput {
   max_clients?: number | undefined;
   max_streams?: number | undefined;
   shutdown_timeout?: number | undefined;
+  http_bind?: string | undefined;
+  https_bind?: string | undefined;
+  https_certificates?: HttpsCertificate[] | undefined;
+  mapping_host?: string | undefined;
+  port_range?: PortRange | undefined;
+  udp_idle_timeout?: number | undefined;
+}
+
+export interface MappingInput {
+  name: string;
+  type: MappingType;
+  local_addr: string;
+  domains?: string[] | undefined;
+  remote_port?: number | undefined;
+  proxy_protocol?: "v1" | "v2" | undefined;
+  request_headers?: HeaderRuleConfig[] | undefined;
+  response_headers?: HeaderRuleConfig[] | undefined;
+  host_rewrite?: string | undefined;
+  x_forwarded?: boolean | undefined;
+  basic_auth?: ProxyUser[] | undefined;
 }
 
 export interface ClientInput extends SessionTimingInput {
@@ -87,4 +114,7 @@ export interface ClientInput extends SessionTimingInput {
   reconnect?: { initial_delay?: number | undefined; max_delay?: number | undefined } | undefined;
   connect_wait?: number | undefined;
   shutdown_timeout?: number | undefined;
+  mappings?: MappingInput[] | undefined;
+  local_connect_timeout?: number | undefined;
+  udp_idle_timeout?: number | undefined;
 }

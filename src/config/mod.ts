@@ -9,6 +9,15 @@ export { ConfigError, formatIssue } from "./errors.ts";
 export type { ConfigIssue } from "./errors.ts";
 export { Secret } from "./secret.ts";
 export { parseDuration, parseSize } from "./units.ts";
+export { parseMapFlag } from "./map_flag.ts";
+export { validateMappings } from "./validate.ts";
 export * from "./defaults.ts";
-export type { ConfigInput, LogInput, ProxyInput } from "./input.ts";
+export type {
+  ClientInput,
+  ConfigInput,
+  LogInput,
+  MappingInput,
+  ProxyInput,
+  ServerInput,
+} from "./input.ts";
 export type * from "./types.ts";

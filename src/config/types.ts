@@ -91,6 +91,46 @@ export interface TokenPolicy {
   allow_domains: readonly string[];
 }
 
+/** A header rule of an HTTP mapping; `value` may use $remote_addr, $host, $scheme. */
+export interface HeaderRuleConfig {
+  action: "set" | "add" | "remove" | "set_if_absent";
+  name: string;
+  value?: string;
+}
+
+/** A mapping kind: how visitors reach it on the server. */
+export type MappingType = "http" | "https" | "tcp" | "udp";
+
+/** One LAN service the client exposes on the server (`client.mappings[]`). */
+export interface MappingConfig {
+  name: string;
+  type: MappingType;
+  /** The LAN service, `host:port` (names allowed). */
+  local_addr: string;
+  /** http/https: the names visitors use (`*.example.com` allowed). */
+  domains: readonly string[];
+  /** tcp/udp: the public port; 0 = the server picks one. */
+  remote_port: number;
+  /** Send a PROXY protocol header to `local_addr` so it sees the visitor's address. */
+  proxy_protocol: "v1" | "v2" | undefined;
+  /** http: header rules for requests to the service and responses to visitors. */
+  request_headers: readonly HeaderRuleConfig[];
+  response_headers: readonly HeaderRuleConfig[];
+  /** http: the Host header the service sees; `undefined` keeps the visitor's. */
+  host_rewrite: string | undefined;
+  /** http: add X-Forwarded-For/-Proto/-Host. */
+  x_forwarded: boolean;
+  /** http: visitors must log in (HTTP Basic) with one of these; empty = open. */
+  basic_auth: readonly ProxyUser[];
+}
+
+/** A certificate the server uses to terminate HTTPS for some mapping domains. */
+export interface HttpsCertificate {
+  domains: readonly string[];
+  cert: string;
+  key: string;
+}
+
 /** The `server` section: the tunnel server ("center server"). */
 export interface ServerConfig extends SessionTiming {
   /** Tunnel listen address. */
@@ -115,6 +155,18 @@ export interface ServerConfig extends SessionTiming {
   max_streams: number;
   /** On SIGTERM: how long open streams may take to finish. */
   shutdown_timeout_ms: number;
+  /** Public listener for HTTP mappings (routed by Host); `undefined` = none. */
+  http_bind: string | undefined;
+  /** Public listener for HTTPS mappings (routed by SNI); `undefined` = none. */
+  https_bind: string | undefined;
+  /** Domains whose HTTPS the server terminates (then handled as HTTP); others pass through. */
+  https_certificates: readonly HttpsCertificate[];
+  /** Address TCP and UDP mapping listeners bind. */
+  mapping_host: string;
+  /** Ports TCP/UDP mappings may use; `remote_port: 0` picks from here. */
+  port_range: PortRange;
+  /** A UDP visitor session with no datagram either way for this long ends. */
+  udp_idle_timeout_ms: number;
 }
 
 /** The `client` section: the tunnel client ("center client"). */
@@ -142,6 +194,12 @@ export interface ClientConfig extends SessionTiming {
   connect_wait_ms: number;
   /** On SIGTERM: how long open streams may take to finish. */
   shutdown_timeout_ms: number;
+  /** LAN services exposed on the server. */
+  mappings: readonly MappingConfig[];
+  /** Time to connect to a mapping's `local_addr`. */
+  local_connect_timeout_ms: number;
+  /** A UDP mapping session with no datagram either way for this long ends. */
+  udp_idle_timeout_ms: number;
 }
 
 /** The `log` section. */

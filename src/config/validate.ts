@@ -6,6 +6,7 @@
  * @module
  */
 import { isLoopbackHost, parseHostPort } from "../transport/conn.ts";
+import { PROTECTED_HEADER_NAMES } from "../mapping/header_rules.ts";
 import { Secret } from "./secret.ts";
 import { parseDuration, parseSize } from "./units.ts";
 import type { ConfigIssue } from "./errors.ts";
@@ -13,11 +14,20 @@ import type {
   ClientInput,
   ConfigInput,
   LogInput,
+  MappingInput,
   ProxyInput,
   ServerInput,
   TokenInput,
 } from "./input.ts";
-import type { Config, PortRange, ProxyProtocol, ProxyUser } from "./types.ts";
+import type {
+  Config,
+  HeaderRuleConfig,
+  HttpsCertificate,
+  MappingType,
+  PortRange,
+  ProxyProtocol,
+  ProxyUser,
+} from "./types.ts";
 
 /** A key path as the parser sees it: names and list indexes. */
 export type KeyPath = readonly (string | number)[];
@@ -206,35 +216,7 @@ function readProxy(
     if (protoList.length === 0) r.fail([...path, "protocols"], "expected at least one protocol");
   }
 
-  let users: ProxyUser[] | undefined;
-  const userList = r.list(t.users, [...path, "users"]);
-  if (userList !== undefined) {
-    users = [];
-    userList.forEach((u, i) => {
-      const up = [...path, "users", i];
-      const ut = r.table(u, up, ["username", "password"]);
-      if (ut === undefined) return;
-      const username = r.string(ut.username, [...up, "username"]);
-      const password = r.string(ut.password, [...up, "password"]);
-      if (ut.username === undefined) r.fail([...up, "username"], "is required");
-      if (ut.password === undefined) r.fail([...up, "password"], "is required");
-      if (username !== undefined && username.length > 255) {
-        r.fail([...up, "username"], "must be at most 255 bytes (SOCKS5 limit)");
-      }
-      if (password !== undefined && password.length > 255) {
-        r.fail([...up, "password"], "must be at most 255 bytes (SOCKS5 limit)");
-      }
-      if (username !== undefined && username.includes(":")) {
-        r.fail([...up, "username"], 'must not contain ":" (HTTP Basic separator)');
-      }
-      if (username !== undefined && password !== undefined) {
-        if (users!.some((x) => x.username === username)) {
-          r.fail([...up, "username"], `duplicate user ${JSON.stringify(username)}`);
-        }
-        users!.push({ username, password: new Secret(password) });
-      }
-    });
-  }
+  const users = readUsers(r, t.users, [...path, "users"]);
 
   let udp: ProxyInput["udp"];
   if (t.udp !== undefined) {
@@ -360,6 +342,12 @@ function readServer(r: Reader, value: unknown): ServerInput | undefined {
     "max_clients",
     "max_streams",
     "shutdown_timeout",
+    "http_bind",
+    "https_bind",
+    "https_certificates",
+    "mapping_host",
+    "port_range",
+    "udp_idle_timeout",
     ...TIMING_KEYS,
   ]);
   if (t === undefined) return undefined;
@@ -393,8 +381,213 @@ function readServer(r: Reader, value: unknown): ServerInput | undefined {
     max_clients: r.int(t.max_clients, [...path, "max_clients"], 1, 1_000_000),
     max_streams: r.int(t.max_streams, [...path, "max_streams"], 1, 65_536),
     shutdown_timeout: r.duration(t.shutdown_timeout, [...path, "shutdown_timeout"], 0),
+    http_bind: r.address(t.http_bind, [...path, "http_bind"]),
+    https_bind: r.address(t.https_bind, [...path, "https_bind"]),
+    https_certificates: readCertificates(r, t.https_certificates, [...path, "https_certificates"]),
+    mapping_host: r.string(t.mapping_host, [...path, "mapping_host"]),
+    port_range: t.port_range === undefined
+      ? undefined
+      : readPortRange(r, t.port_range, [...path, "port_range"]),
+    udp_idle_timeout: r.duration(t.udp_idle_timeout, [...path, "udp_idle_timeout"], 100),
     ...readTiming(r, t, path),
   });
+}
+
+function readCertificates(
+  r: Reader,
+  value: unknown,
+  path: KeyPath,
+): HttpsCertificate[] | undefined {
+  const list = r.list(value, path);
+  if (list === undefined) return undefined;
+  const out: HttpsCertificate[] = [];
+  list.forEach((item, i) => {
+    const p = [...path, i];
+    const t = r.table(item, p, ["domains", "cert", "key"]);
+    if (t === undefined) return;
+    const domains = readDomains(r, t.domains, [...p, "domains"]);
+    const cert = r.string(t.cert, [...p, "cert"]);
+    const key = r.string(t.key, [...p, "key"]);
+    for (const k of ["domains", "cert", "key"]) {
+      if (t[k] === undefined) r.fail([...p, k], "is required");
+    }
+    if (domains && cert && key) out.push({ domains, cert, key });
+  });
+  return out;
+}
+
+const DOMAIN_REGEXP =
+  /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+function readDomains(r: Reader, value: unknown, path: KeyPath): string[] | undefined {
+  const list = r.list(value, path);
+  if (list === undefined) return undefined;
+  if (list.length === 0 || list.length > 32) return r.fail(path, "expected 1 to 32 domain names");
+  const out: string[] = [];
+  list.forEach((d, i) => {
+    const text = r.string(d, [...path, i]);
+    if (text === undefined) return;
+    const lower = text.toLowerCase();
+    if (lower.length > 253 || !DOMAIN_REGEXP.test(lower)) {
+      r.fail(
+        [...path, i],
+        `expected a host name like "example.com" or "*.example.com", got ${describe(d)}`,
+      );
+      return;
+    }
+    out.push(lower);
+  });
+  return out;
+}
+
+const MAPPING_TYPES: readonly MappingType[] = ["http", "https", "tcp", "udp"];
+const RULE_ACTIONS = ["set", "add", "remove", "set_if_absent"] as const;
+const HEADER_NAME_REGEXP = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
+
+function readRules(r: Reader, value: unknown, path: KeyPath): HeaderRuleConfig[] | undefined {
+  const list = r.list(value, path);
+  if (list === undefined) return undefined;
+  if (list.length > 32) return r.fail(path, "expected at most 32 rules");
+  const out: HeaderRuleConfig[] = [];
+  list.forEach((item, i) => {
+    const p = [...path, i];
+    const t = r.table(item, p, ["action", "name", "value"]);
+    if (t === undefined) return;
+    const action = r.oneOf(t.action, [...p, "action"], RULE_ACTIONS);
+    if (t.action === undefined) r.fail([...p, "action"], "is required");
+    const name = r.string(t.name, [...p, "name"]);
+    if (name !== undefined && !HEADER_NAME_REGEXP.test(name)) {
+      r.fail([...p, "name"], "expected an HTTP header name");
+    }
+    if (name !== undefined && PROTECTED_HEADER_NAMES.has(name.toLowerCase())) {
+      r.fail([...p, "name"], `"${name}" frames the message and cannot be changed by a rule`);
+    }
+    const value = t.value === undefined
+      ? undefined
+      : typeof t.value === "number"
+      ? String(t.value)
+      : t.value;
+    if (action !== undefined && action !== "remove" && typeof value !== "string") {
+      r.fail([...p, "value"], `is required for action "${action}"`);
+    }
+    if (typeof value === "string" && (/[\r\n\0]/.test(value) || value.length > 1024)) {
+      r.fail([...p, "value"], "must be at most 1024 characters without line breaks");
+    }
+    if (action !== undefined && name !== undefined) {
+      out.push(
+        action === "remove" ? { action, name } : { action, name, value: String(value ?? "") },
+      );
+    }
+  });
+  return out;
+}
+
+/** Users for HTTP Basic and SOCKS5 (RFC 1929: at most 255 bytes each), names unique. */
+function readUsers(r: Reader, value: unknown, path: KeyPath): ProxyUser[] | undefined {
+  const list = r.list(value, path);
+  if (list === undefined) return undefined;
+  const users: ProxyUser[] = [];
+  list.forEach((u, i) => {
+    const up = [...path, i];
+    const ut = r.table(u, up, ["username", "password"]);
+    if (ut === undefined) return;
+    const username = r.string(ut.username, [...up, "username"]);
+    const password = r.string(ut.password, [...up, "password"]);
+    if (ut.username === undefined) r.fail([...up, "username"], "is required");
+    if (ut.password === undefined) r.fail([...up, "password"], "is required");
+    if (username !== undefined && username.length > 255) {
+      r.fail([...up, "username"], "must be at most 255 bytes (SOCKS5 limit)");
+    }
+    if (password !== undefined && password.length > 255) {
+      r.fail([...up, "password"], "must be at most 255 bytes (SOCKS5 limit)");
+    }
+    if (username !== undefined && username.includes(":")) {
+      r.fail([...up, "username"], 'must not contain ":" (HTTP Basic separator)');
+    }
+    if (username === undefined || password === undefined) return;
+    if (users.some((x) => x.username === username)) {
+      r.fail([...up, "username"], `duplicate user ${JSON.stringify(username)}`);
+    }
+    users.push({ username, password: new Secret(password) });
+  });
+  return users;
+}
+
+const HTTP_ONLY_KEYS = [
+  "request_headers",
+  "response_headers",
+  "host_rewrite",
+  "x_forwarded",
+  "basic_auth",
+];
+
+function readMappings(r: Reader, value: unknown, path: KeyPath): MappingInput[] | undefined {
+  const list = r.list(value, path);
+  if (list === undefined) return undefined;
+  const out: MappingInput[] = [];
+  list.forEach((item, i) => {
+    const p = [...path, i];
+    const t = r.table(item, p, [
+      "name",
+      "type",
+      "local_addr",
+      "domains",
+      "remote_port",
+      "proxy_protocol",
+      ...HTTP_ONLY_KEYS,
+    ]);
+    if (t === undefined) return;
+    for (const k of ["name", "type", "local_addr"]) {
+      if (t[k] === undefined) r.fail([...p, k], "is required");
+    }
+    const name = r.string(t.name, [...p, "name"]);
+    if (name !== undefined && !NAME_REGEXP.test(name)) {
+      r.fail([...p, "name"], "expected 1-64 characters from A-Z a-z 0-9 _ . -");
+    }
+    if (name !== undefined && out.some((m) => m.name === name)) {
+      r.fail([...p, "name"], `duplicate mapping name ${JSON.stringify(name)}`);
+    }
+    const type = r.oneOf(t.type, [...p, "type"], MAPPING_TYPES);
+    const local = r.address(t.local_addr, [...p, "local_addr"]);
+    const byDomain = type === "http" || type === "https";
+    if (byDomain && t.domains === undefined) {
+      r.fail([...p, "domains"], `is required for type "${type}"`);
+    }
+    if (byDomain && t.remote_port !== undefined) {
+      r.fail([...p, "remote_port"], `is for tcp and udp mappings, not "${type}"`);
+    }
+    if (!byDomain && type !== undefined && t.domains !== undefined) {
+      r.fail([...p, "domains"], `is for http and https mappings, not "${type}"`);
+    }
+    if (type !== undefined && type !== "http" && type !== "https") {
+      for (const k of HTTP_ONLY_KEYS) {
+        if (t[k] !== undefined) r.fail([...p, k], `is for http mappings, not "${type}"`);
+      }
+    }
+    const proxyProtocol = r.oneOf(
+      t.proxy_protocol,
+      [...p, "proxy_protocol"],
+      ["v1", "v2"] as const,
+    );
+    if (proxyProtocol !== undefined && type === "udp") {
+      r.fail([...p, "proxy_protocol"], "is not supported for udp mappings");
+    }
+    const entry: MappingInput = {
+      name: name ?? "",
+      type: type ?? "tcp",
+      local_addr: local ?? "",
+      domains: byDomain ? readDomains(r, t.domains, [...p, "domains"]) : undefined,
+      remote_port: r.int(t.remote_port, [...p, "remote_port"], 0, 65535),
+      proxy_protocol: proxyProtocol,
+      request_headers: readRules(r, t.request_headers, [...p, "request_headers"]),
+      response_headers: readRules(r, t.response_headers, [...p, "response_headers"]),
+      host_rewrite: r.string(t.host_rewrite, [...p, "host_rewrite"]),
+      x_forwarded: r.bool(t.x_forwarded, [...p, "x_forwarded"]),
+      basic_auth: readUsers(r, t.basic_auth, [...p, "basic_auth"]),
+    };
+    if (name !== undefined && type !== undefined && local !== undefined) out.push(entry);
+  });
+  return out;
 }
 
 function readClient(r: Reader, value: unknown): ClientInput | undefined {
@@ -408,6 +601,9 @@ function readClient(r: Reader, value: unknown): ClientInput | undefined {
     "reconnect",
     "connect_wait",
     "shutdown_timeout",
+    "mappings",
+    "local_connect_timeout",
+    "udp_idle_timeout",
     ...TIMING_KEYS,
   ]);
   if (t === undefined) return undefined;
@@ -463,6 +659,13 @@ function readClient(r: Reader, value: unknown): ClientInput | undefined {
     reconnect,
     connect_wait: r.duration(t.connect_wait, [...path, "connect_wait"], 0),
     shutdown_timeout: r.duration(t.shutdown_timeout, [...path, "shutdown_timeout"], 0),
+    mappings: readMappings(r, t.mappings, [...path, "mappings"]),
+    local_connect_timeout: r.duration(
+      t.local_connect_timeout,
+      [...path, "local_connect_timeout"],
+      10,
+    ),
+    udp_idle_timeout: r.duration(t.udp_idle_timeout, [...path, "udp_idle_timeout"], 100),
     ...readTiming(r, t, path),
   });
 }
@@ -550,4 +753,16 @@ export function checkCompleteConfig(
     r.fail(["client", "reconnect", "max_delay"], "must be at least initial_delay");
   }
   return r.issues;
+}
+
+/**
+ * Validates mappings given outside a file (the `--map` flag) exactly like
+ * `client.mappings`; issues carry the path `--map[i]…`.
+ */
+export function validateMappings(
+  raw: unknown[],
+): { mappings: MappingInput[]; issues: ConfigIssue[] } {
+  const r = new Reader(() => undefined);
+  const mappings = readMappings(r, raw, ["--map"]) ?? [];
+  return { mappings, issues: r.issues };
 }

@@ -55,8 +55,18 @@ Deno.test("loadConfig() accepts config.example.yaml and its documented defaults 
   const { state_dir: _s, ...server } = example.server!;
   const { state_dir: _d, ...serverDefaults } = defaults.server!;
   assert.deepEqual(JSON.stringify(server), JSON.stringify(serverDefaults));
-  const { name, bind, tls, ...client } = example.client!;
-  const { name: _n, bind: _b, tls: defaultTls, ...clientDefaults } = defaults.client!;
+  const { name, bind, tls, mappings, ...client } = example.client!;
+  const { name: _n, bind: _b, tls: defaultTls, mappings: _m, ...clientDefaults } = defaults.client!;
+  assert.deepEqual(
+    JSON.stringify(mappings),
+    JSON.stringify(
+      parseConfig(
+        "client: { server: 127.0.0.1:1, token: abcdefgh, mappings: " +
+          '[{ name: web, type: http, local_addr: "127.0.0.1:8080", domains: [example.com, "*.example.com"] }] }',
+      ).client!.mappings,
+    ),
+    "the example mapping shows the defaults of every optional key",
+  );
   assert.deepEqual([name, bind, tls.ca], ["laptop", "127.0.0.1:8092", "./wmproxy-state/ca.pem"]);
   assert.deepEqual({ ...tls, ca: undefined }, { ...defaultTls, ca: undefined });
   assert.deepEqual(JSON.stringify(client), JSON.stringify(clientDefaults));
