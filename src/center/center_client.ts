@@ -10,7 +10,8 @@
 import type { ClientConfig } from "../config/types.ts";
 import { errorMessage, EVENTS, type Logger } from "../observability/mod.ts";
 import { Session, type VirtualStream } from "../mux/mod.ts";
-import { ERROR_CODES, type OpenMessage } from "../tunnel/mod.ts";
+import { ERROR_CODES, type OpenMessage, type RegisterResultMessage } from "../tunnel/mod.ts";
+import { registerMappings, serveMappingStream } from "./mapping_client.ts";
 import {
   type ByteConn,
   formatHostPort,
@@ -106,7 +107,10 @@ export function startCenterClient(
         handshakeTimeoutMs: config.handshake_timeout_ms,
         // The server's Deno.listenTls socket keeps Nagle on: elicit our ACKs (§10).
         ackChatter: config.tls.enabled,
-        onStream: (s) => s.reset(ERROR_CODES.NOT_FOUND), // mappings come with a later version
+        onStream: (s) => {
+          if (s.info.kind === "mapping") track(serveMappingStream(s, config, log, abort.signal));
+          else s.reset(ERROR_CODES.NOT_FOUND);
+        },
       });
       const result = await clientHandshake(session, {
         token: config.token.reveal(),
@@ -147,6 +151,7 @@ export function startCenterClient(
       }
       backoff.reset();
       setSession(session);
+      track(controlLoop(session));
       const reason = await session.closed;
       setSession(null);
       if (abort.signal.aborted) break;
@@ -158,6 +163,30 @@ export function startCenterClient(
       });
     }
   })();
+
+  /** Reads the session's control messages; registers the mappings first. */
+  async function controlLoop(session: Session): Promise<void> {
+    const answers: RegisterResultMessage[] = [];
+    const waiter: { wake: (() => void) | null } = { wake: null };
+    const next = async (): Promise<RegisterResultMessage | null> => {
+      while (answers.length === 0) {
+        if (!session.isOpen) return null;
+        await new Promise<void>((r) => waiter.wake = r);
+      }
+      return answers.shift()!;
+    };
+    const registering = registerMappings(session, config, next, log).catch((err) => {
+      log.error(EVENTS.mapping_failed, { component: "client", error: errorMessage(err) });
+    });
+    for await (const m of session.controlMessages()) {
+      if (m.type === "register_result") {
+        answers.push(m);
+        waiter.wake?.();
+      }
+    }
+    waiter.wake?.();
+    await registering;
+  }
 
   function waitForSession(): Promise<Session | null> {
     if (current !== null && current.isOpen && !current.goAwayReceived) {

@@ -25,6 +25,7 @@ import { AuthThrottle } from "./auth_throttle.ts";
 import { HandshakeError, serverHandshake } from "./handshake.ts";
 import { exchangeCheckedPreamble } from "./preamble_check.ts";
 import { type ClientSession, SessionRegistry } from "./session_registry.ts";
+import { MappingService } from "./mapping_service.ts";
 
 /** Serves one proxy stream of an authenticated client; must not throw. */
 export type ProxyStreamHandler = (stream: VirtualStream, client: ClientSession) => Promise<void>;
@@ -42,6 +43,8 @@ export interface CenterServer extends AsyncDisposable {
   /** The TLS identity, or `undefined` with TLS off. */
   readonly identity: ServerIdentity | undefined;
   readonly registry: SessionRegistry;
+  /** Mapping registrations and the public HTTP/HTTPS/TCP/UDP listeners. */
+  readonly mappings: MappingService;
   /**
    * Graceful stop: no new clients, GO_AWAY to every session, open streams may
    * finish for up to `shutdown_timeout`, then everything is closed.
@@ -85,6 +88,14 @@ export async function startCenterServer(
     throw new Error(`Cannot listen on "${config.listen}": ${errorMessage(err)}`);
   }
   const addr = listener.addr;
+  const mappings = new MappingService(config, { log });
+  try {
+    await mappings.start();
+  } catch (err) {
+    listener.close();
+    await mappings.close();
+    throw err;
+  }
   const registry = new SessionRegistry();
   const throttle = new AuthThrottle();
   const pending = new Set<ByteConn>();
@@ -200,8 +211,11 @@ export async function startCenterServer(
         peer,
       });
       const streams = serveStreams(client);
+      const controls = serveControl(client);
       const reason = await session.closed;
+      mappings.release(client);
       await streams;
+      await controls;
       registry.remove(id);
       const stats = session.stats();
       log.info(EVENTS.client_disconnected, {
@@ -227,6 +241,31 @@ export async function startCenterServer(
     } finally {
       clearTimeout(deadline);
       pending.delete(conn);
+    }
+  }
+
+  /** Answers the client's session control messages (mapping registration). */
+  async function serveControl(client: ClientSession): Promise<void> {
+    for await (const m of client.session.controlMessages()) {
+      try {
+        if (m.type === "register") {
+          const answer = await mappings.register(client, m);
+          if (client.session.isOpen) client.session.sendControl(answer);
+        } else if (m.type === "unregister") {
+          const results = mappings.unregister(client, m.names);
+          client.session.sendControl({
+            type: "register_result",
+            request_id: m.request_id,
+            results,
+          });
+        }
+      } catch (err) {
+        log.warn(EVENTS.mapping_error, {
+          component: "tunnel",
+          session: client.id,
+          error: errorMessage(err),
+        });
+      }
     }
   }
 
@@ -298,6 +337,7 @@ export async function startCenterServer(
       }
       await Promise.all(registry.list().map((c) => c.session.close()));
       await Promise.allSettled([...tasks]);
+      await mappings.close();
       log.info(EVENTS.listener_closed, { component: "tunnel", addr: formatHostPort(addr) });
     })();
     return await closing;
@@ -307,6 +347,7 @@ export async function startCenterServer(
     addr,
     identity,
     registry,
+    mappings,
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import type { LogFormat, LogLevel } from "../observability/log.ts";
 import type { ProxyProtocol } from "../config/types.ts";
 import { parseHostPort } from "../transport/conn.ts";
+import { parseMapFlag } from "../config/map_flag.ts";
 
 /** A bad command line; printed with a hint and exit code 2. */
 export class UsageError extends Error {
@@ -48,6 +49,11 @@ export interface CliOptions {
   noTls: boolean;
   name: string | undefined;
   stateDir: string | undefined;
+  /** Tunnel client: `--map` values, parsed to raw mapping objects. */
+  maps: Record<string, unknown>[];
+  /** Tunnel server: public HTTP and HTTPS listeners for mappings. */
+  http: string | undefined;
+  https: string | undefined;
   /** gen-cert: output directory. */
   out: string | undefined;
   /** gen-cert: names for the server certificate. */
@@ -104,6 +110,9 @@ export function parseCli(argv: readonly string[]): CliOptions {
         name: { type: "string" },
         "state-dir": { type: "string" },
         out: { type: "string" },
+        map: { type: "string", multiple: true },
+        http: { type: "string" },
+        https: { type: "string" },
         names: { type: "string" },
         force: { type: "boolean" },
       },
@@ -182,6 +191,15 @@ export function parseCli(argv: readonly string[]): CliOptions {
     name: values.name,
     stateDir: values["state-dir"],
     out: values.out,
+    maps: (values.map ?? []).map((m) => {
+      try {
+        return parseMapFlag(m);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    }),
+    http: values.http,
+    https: values.https,
     names: values.names?.split(",").map((n) => n.trim()).filter((n) => n !== ""),
     force: values.force ?? false,
   };

@@ -16,6 +16,7 @@ import {
   loadConfig,
   parseConfig,
   Secret,
+  validateMappings,
 } from "../config/mod.ts";
 import { errorMessage, EVENTS, Logger } from "../observability/mod.ts";
 import { relay, serveProxyConnection, startForwardProxy } from "../proxy/mod.ts";
@@ -94,6 +95,8 @@ function applyFlags(cli: CliOptions, input: ConfigInput): ConfigInput {
     if (cli.protocols !== undefined) {
       server.proxy = { ...(server.proxy ?? {}), protocols: cli.protocols };
     }
+    if (cli.http !== undefined) server.http_bind = cli.http;
+    if (cli.https !== undefined) server.https_bind = cli.https;
     out.server = server;
   }
   if (want.client) {
@@ -108,6 +111,11 @@ function applyFlags(cli: CliOptions, input: ConfigInput): ConfigInput {
     if (cli.insecure) tls.insecure = true;
     if (cli.noTls) tls.enabled = false;
     client.tls = tls;
+    if (cli.maps.length > 0) {
+      const { mappings, issues } = validateMappings(cli.maps);
+      if (issues.length > 0) throw new ConfigError("--map", issues);
+      client.mappings = [...(client.mappings ?? []), ...mappings];
+    }
     out.client = client;
   }
   if (cli.logFormat !== undefined || cli.logLevel !== undefined) {

@@ -60,6 +60,17 @@ export const EVENTS = {
   tunnel_connected: "tunnel_connected",
   tunnel_disconnected: "tunnel_disconnected",
   tunnel_connect_failed: "tunnel_connect_failed",
+  /** Server: a mapping was registered / refused / released. Fields: `session`, `mapping`, `public_addr`, `code`, `reason`. */
+  mapping_registered: "mapping_registered",
+  mapping_refused: "mapping_refused",
+  mapping_released: "mapping_released",
+  /** Client: the server accepted / refused a mapping. Fields: `mapping`, `public_addr`, `code`, `reason`. */
+  mapping_ready: "mapping_ready",
+  mapping_failed: "mapping_failed",
+  /** A visitor could not be served. Fields: `mapping`, `host`, `error`. */
+  mapping_error: "mapping_error",
+  /** One HTTP request through a mapping. Fields: `conn`, `mapping`, `host`, `method`, `path`, `status`, `bytes`, `ms`. */
+  mapping_request: "mapping_request",
 } as const;
 
 /** One of the known event names. */
