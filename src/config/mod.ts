@@ -11,6 +11,8 @@ export { Secret } from "./secret.ts";
 export { parseDuration, parseSize } from "./units.ts";
 export { parseMapFlag } from "./map_flag.ts";
 export { validateMappings } from "./validate.ts";
+export { compact, ConfigReader, describe, formatPath } from "./reader.ts";
+export type { KeyPath, Locate } from "./reader.ts";
 export * from "./defaults.ts";
 export type {
   ClientInput,

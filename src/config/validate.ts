@@ -8,8 +8,11 @@
 import { isLoopbackHost, parseHostPort } from "../transport/conn.ts";
 import { PROTECTED_HEADER_NAMES } from "../mapping/header_rules.ts";
 import { Secret } from "./secret.ts";
-import { parseDuration, parseSize } from "./units.ts";
 import type { ConfigIssue } from "./errors.ts";
+import { compact, ConfigReader, describe, type KeyPath, type Locate } from "./reader.ts";
+
+export type { KeyPath, Locate } from "./reader.ts";
+export { formatPath } from "./reader.ts";
 import type {
   ClientInput,
   ConfigInput,
@@ -29,12 +32,6 @@ import type {
   ProxyUser,
 } from "./types.ts";
 
-/** A key path as the parser sees it: names and list indexes. */
-export type KeyPath = readonly (string | number)[];
-
-/** Finds the 1-based source line of a key path, when the parser knows it. */
-export type Locate = (path: KeyPath) => number | undefined;
-
 /** Sections the program knows but this version does not run yet. */
 const PLANNED_SECTIONS = ["http", "stream", "admin"] as const;
 
@@ -45,154 +42,10 @@ const PROXY_PROTOCOLS: readonly ProxyProtocol[] = ["http", "https", "socks5"];
 const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 const LOG_FORMATS = ["text", "json"] as const;
 
-/** Renders a key path as `proxy.users[1].password`. */
-export function formatPath(path: KeyPath): string {
-  let out = "";
-  for (const part of path) {
-    out += typeof part === "number" ? `[${part}]` : out === "" ? part : `.${part}`;
-  }
-  return out;
-}
-
-/** Walks a document, collecting issues instead of throwing. */
-class Reader {
-  readonly issues: ConfigIssue[] = [];
-  readonly #locate: Locate;
-
-  constructor(locate: Locate) {
-    this.#locate = locate;
-  }
-
-  fail(path: KeyPath, message: string): undefined {
-    const line = this.#locate(path);
-    this.issues.push({
-      path: formatPath(path),
-      message,
-      ...(line === undefined ? {} : { line }),
-    });
-    return undefined;
-  }
-
-  /** A mapping with only `keys`; unknown keys are reported with the known ones. */
-  table(
-    value: unknown,
-    path: KeyPath,
-    keys: readonly string[],
-  ): Record<string, unknown> | undefined {
-    if (value === null || typeof value !== "object" || Array.isArray(value)) {
-      return this.fail(path, `expected a mapping of keys, got ${describe(value)}`);
-    }
-    const record = value as Record<string, unknown>;
-    for (const key of Object.keys(record)) {
-      if (!keys.includes(key)) {
-        this.fail([...path, key], `unknown key (known keys: ${keys.join(", ")})`);
-      }
-    }
-    return record;
-  }
-
-  string(value: unknown, path: KeyPath): string | undefined {
-    if (value === undefined) return undefined;
-    if (typeof value !== "string" || value === "") {
-      return this.fail(path, `expected a non-empty string, got ${describe(value)}`);
-    }
-    return value;
-  }
-
-  bool(value: unknown, path: KeyPath): boolean | undefined {
-    if (value === undefined) return undefined;
-    if (typeof value !== "boolean") {
-      return this.fail(path, `expected true or false, got ${describe(value)}`);
-    }
-    return value;
-  }
-
-  int(value: unknown, path: KeyPath, min: number, max: number): number | undefined {
-    if (value === undefined) return undefined;
-    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-      return this.fail(
-        path,
-        `expected a whole number from ${min} to ${max}, got ${describe(value)}`,
-      );
-    }
-    return value;
-  }
-
-  oneOf<T extends string>(value: unknown, path: KeyPath, allowed: readonly T[]): T | undefined {
-    if (value === undefined) return undefined;
-    if (typeof value !== "string" || !allowed.includes(value as T)) {
-      return this.fail(path, `expected one of ${allowed.join(", ")}, got ${describe(value)}`);
-    }
-    return value as T;
-  }
-
-  duration(value: unknown, path: KeyPath, minMs = 1): number | undefined {
-    if (value === undefined) return undefined;
-    try {
-      const ms = parseDuration(value);
-      if (ms < minMs) {
-        return this.fail(path, `expected at least ${minMs}ms, got ${describe(value)}`);
-      }
-      return ms;
-    } catch (err) {
-      return this.fail(path, (err as Error).message);
-    }
-  }
-
-  size(value: unknown, path: KeyPath, min: number, max: number): number | undefined {
-    if (value === undefined) return undefined;
-    try {
-      const n = parseSize(value);
-      if (n < min || n > max) {
-        return this.fail(
-          path,
-          `expected a size from ${min} to ${max} bytes, got ${describe(value)}`,
-        );
-      }
-      return n;
-    } catch (err) {
-      return this.fail(path, (err as Error).message);
-    }
-  }
-
-  address(value: unknown, path: KeyPath): string | undefined {
-    const text = this.string(value, path);
-    if (text === undefined) return undefined;
-    try {
-      parseHostPort(text);
-      return text;
-    } catch {
-      return this.fail(
-        path,
-        `expected an address like "127.0.0.1:8090" or "[::1]:8090", got ${describe(value)}`,
-      );
-    }
-  }
-
-  list(value: unknown, path: KeyPath): unknown[] | undefined {
-    if (value === undefined) return undefined;
-    if (!Array.isArray(value)) return this.fail(path, `expected a list, got ${describe(value)}`);
-    return value;
-  }
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "object") return "a mapping";
-  if (typeof value === "string") return JSON.stringify(value);
-  return String(value);
-}
-
-/** Drops keys whose value is `undefined`, so optional fields stay absent. */
-function compact<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
-}
-
 const PROXY_HANDLER_KEYS = ["protocols", "users", "via", "x_forwarded_for", "udp", "limits"];
 
 function readProxy(
-  r: Reader,
+  r: ConfigReader,
   value: unknown,
   path: KeyPath = ["proxy"],
   withListener = true,
@@ -269,7 +122,7 @@ function readProxy(
   });
 }
 
-function readTiming(r: Reader, t: Record<string, unknown>, path: KeyPath) {
+function readTiming(r: ConfigReader, t: Record<string, unknown>, path: KeyPath) {
   return {
     heartbeat_interval: r.duration(t.heartbeat_interval, [...path, "heartbeat_interval"], 100),
     heartbeat_timeout: r.duration(t.heartbeat_timeout, [...path, "heartbeat_timeout"], 100),
@@ -279,7 +132,7 @@ function readTiming(r: Reader, t: Record<string, unknown>, path: KeyPath) {
 
 const TIMING_KEYS = ["heartbeat_interval", "heartbeat_timeout", "handshake_timeout"];
 
-function readPortRange(r: Reader, value: unknown, path: KeyPath): PortRange | undefined {
+function readPortRange(r: ConfigReader, value: unknown, path: KeyPath): PortRange | undefined {
   const text = typeof value === "number" ? String(value) : value;
   const m = typeof text === "string" ? /^(\d{1,5})(?:\s*-\s*(\d{1,5}))?$/.exec(text.trim()) : null;
   const from = m ? Number(m[1]) : NaN;
@@ -293,7 +146,7 @@ function readPortRange(r: Reader, value: unknown, path: KeyPath): PortRange | un
   return { from, to };
 }
 
-function readTokens(r: Reader, value: unknown, path: KeyPath): TokenInput[] | undefined {
+function readTokens(r: ConfigReader, value: unknown, path: KeyPath): TokenInput[] | undefined {
   const list = r.list(value, path);
   if (list === undefined) return undefined;
   const tokens: TokenInput[] = [];
@@ -331,7 +184,7 @@ function readTokens(r: Reader, value: unknown, path: KeyPath): TokenInput[] | un
   return tokens;
 }
 
-function readServer(r: Reader, value: unknown): ServerInput | undefined {
+function readServer(r: ConfigReader, value: unknown): ServerInput | undefined {
   const path = ["server"];
   const t = r.table(value ?? {}, path, [
     "listen",
@@ -394,7 +247,7 @@ function readServer(r: Reader, value: unknown): ServerInput | undefined {
 }
 
 function readCertificates(
-  r: Reader,
+  r: ConfigReader,
   value: unknown,
   path: KeyPath,
 ): HttpsCertificate[] | undefined {
@@ -419,7 +272,7 @@ function readCertificates(
 const DOMAIN_REGEXP =
   /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-function readDomains(r: Reader, value: unknown, path: KeyPath): string[] | undefined {
+function readDomains(r: ConfigReader, value: unknown, path: KeyPath): string[] | undefined {
   const list = r.list(value, path);
   if (list === undefined) return undefined;
   if (list.length === 0 || list.length > 32) return r.fail(path, "expected 1 to 32 domain names");
@@ -444,7 +297,7 @@ const MAPPING_TYPES: readonly MappingType[] = ["http", "https", "tcp", "udp"];
 const RULE_ACTIONS = ["set", "add", "remove", "set_if_absent"] as const;
 const HEADER_NAME_REGEXP = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
 
-function readRules(r: Reader, value: unknown, path: KeyPath): HeaderRuleConfig[] | undefined {
+function readRules(r: ConfigReader, value: unknown, path: KeyPath): HeaderRuleConfig[] | undefined {
   const list = r.list(value, path);
   if (list === undefined) return undefined;
   if (list.length > 32) return r.fail(path, "expected at most 32 rules");
@@ -483,7 +336,7 @@ function readRules(r: Reader, value: unknown, path: KeyPath): HeaderRuleConfig[]
 }
 
 /** Users for HTTP Basic and SOCKS5 (RFC 1929: at most 255 bytes each), names unique. */
-function readUsers(r: Reader, value: unknown, path: KeyPath): ProxyUser[] | undefined {
+function readUsers(r: ConfigReader, value: unknown, path: KeyPath): ProxyUser[] | undefined {
   const list = r.list(value, path);
   if (list === undefined) return undefined;
   const users: ProxyUser[] = [];
@@ -521,7 +374,7 @@ const HTTP_ONLY_KEYS = [
   "basic_auth",
 ];
 
-function readMappings(r: Reader, value: unknown, path: KeyPath): MappingInput[] | undefined {
+function readMappings(r: ConfigReader, value: unknown, path: KeyPath): MappingInput[] | undefined {
   const list = r.list(value, path);
   if (list === undefined) return undefined;
   const out: MappingInput[] = [];
@@ -590,7 +443,7 @@ function readMappings(r: Reader, value: unknown, path: KeyPath): MappingInput[] 
   return out;
 }
 
-function readClient(r: Reader, value: unknown): ClientInput | undefined {
+function readClient(r: ConfigReader, value: unknown): ClientInput | undefined {
   const path = ["client"];
   const t = r.table(value ?? {}, path, [
     "server",
@@ -670,7 +523,7 @@ function readClient(r: Reader, value: unknown): ClientInput | undefined {
   });
 }
 
-function readLog(r: Reader, value: unknown): LogInput | undefined {
+function readLog(r: ConfigReader, value: unknown): LogInput | undefined {
   if (value === null) return {};
   const t = r.table(value, ["log"], ["level", "format"]);
   if (t === undefined) return undefined;
@@ -688,7 +541,7 @@ export function validateConfig(
   doc: unknown,
   locate: Locate = () => undefined,
 ): { input: ConfigInput; issues: ConfigIssue[] } {
-  const r = new Reader(locate);
+  const r = new ConfigReader(locate);
   if (doc === null || doc === undefined) return { input: {}, issues: [] };
   const known = ["proxy", "server", "client", "log", ...PLANNED_SECTIONS];
   const t = r.table(doc, [], known);
@@ -712,7 +565,7 @@ export function checkCompleteConfig(
   config: Config,
   locate: Locate = () => undefined,
 ): ConfigIssue[] {
-  const r = new Reader(locate);
+  const r = new ConfigReader(locate);
   const proxy = config.proxy;
   if (proxy !== undefined) {
     const host = parseHostPort(proxy.bind).hostname;
@@ -762,7 +615,7 @@ export function checkCompleteConfig(
 export function validateMappings(
   raw: unknown[],
 ): { mappings: MappingInput[]; issues: ConfigIssue[] } {
-  const r = new Reader(() => undefined);
+  const r = new ConfigReader(() => undefined);
   const mappings = readMappings(r, raw, ["--map"]) ?? [];
   return { mappings, issues: r.issues };
 }
