@@ -1,5 +1,6 @@
 /**
- * Long fuzz run of the frame decoder and the control-message decoder.
+ * Long fuzz run of the frame decoder, the control-message decoder and the
+ * edge parsers (SOCKS5, HTTP head, chunked body, TLS ClientHello).
  *
  *   deno task fuzz [--seconds N] [--seed S]
  *
@@ -8,6 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { fuzzControlDecoder, fuzzFrameDecoder } from "./_fuzz_decoders.ts";
+import { fuzzEdgeParsers } from "./_fuzz_parsers.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -21,7 +23,7 @@ if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(seed)) {
 const out = (line: string) => Deno.stdout.writeSync(new TextEncoder().encode(line + "\n"));
 out(`fuzz: ${seconds} s starting at seed ${seed}`);
 const end = performance.now() + seconds * 1000;
-const total = { frame: 0, control: 0, frameRejected: 0, controlRejected: 0, batches: 0 };
+const total = { frame: 0, control: 0, frameRejected: 0, controlRejected: 0, edge: 0, batches: 0 };
 while (performance.now() < end) {
   try {
     const f = fuzzFrameDecoder(seed, 500);
@@ -30,6 +32,7 @@ while (performance.now() < end) {
     total.frameRejected += f.rejected;
     total.control += c.cases;
     total.controlRejected += c.rejected;
+    total.edge += fuzzEdgeParsers(seed, 200).cases;
     total.batches++;
   } catch (err) {
     out(`fuzz: FAILED at seed ${seed}: ${err instanceof Error ? err.stack : err}`);
@@ -40,5 +43,5 @@ while (performance.now() < end) {
 out(
   `fuzz: ok, ${total.batches} batches (last seed ${
     seed - 1
-  }), frame cases ${total.frame} (${total.frameRejected} rejected), control cases ${total.control} (${total.controlRejected} rejected)`,
+  }), frame cases ${total.frame} (${total.frameRejected} rejected), control cases ${total.control} (${total.controlRejected} rejected), edge parser cases ${total.edge} (SOCKS5, HTTP head, chunked, SNI)`,
 );
