@@ -19,7 +19,7 @@ export class UsageError extends Error {
 }
 
 /** What to do. */
-export type Command = "run" | "check" | "version" | "help" | "gen-cert";
+export type Command = "run" | "check" | "version" | "help" | "gen-cert" | "install-service";
 
 /** The role(s) to run. */
 export type Mode = "proxy" | "client" | "server" | "reverse";
@@ -60,10 +60,23 @@ export interface CliOptions {
   names: string[] | undefined;
   /** gen-cert: replace existing files. */
   force: boolean;
+  /** install-service: run as this user (default: a DynamicUser). */
+  serviceUser: string | undefined;
+  /** install-service: where to write the unit. */
+  output: string | undefined;
+  /** install-service: the wmproxy executable to start. */
+  bin: string | undefined;
 }
 
 const MODES: readonly Mode[] = ["proxy", "client", "server", "reverse"];
-const COMMANDS: readonly Command[] = ["run", "check", "version", "help", "gen-cert"];
+const COMMANDS: readonly Command[] = [
+  "run",
+  "check",
+  "version",
+  "help",
+  "gen-cert",
+  "install-service",
+];
 const PROTOCOLS: readonly ProxyProtocol[] = ["http", "https", "socks5"];
 
 function oneOf<T extends string>(
@@ -115,6 +128,9 @@ export function parseCli(argv: readonly string[]): CliOptions {
         https: { type: "string" },
         names: { type: "string" },
         force: { type: "boolean" },
+        "service-user": { type: "string" },
+        output: { type: "string" },
+        bin: { type: "string" },
       },
     });
   } catch (err) {
@@ -155,7 +171,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
       );
     }
   }
-  if ((values.user === undefined) !== (values.pass === undefined)) {
+  if (sub !== "install-service" && (values.user === undefined) !== (values.pass === undefined)) {
     throw new UsageError("Cannot use --user without --pass (or --pass without --user): give both");
   }
   let protocols: ProxyProtocol[] | undefined;
@@ -202,5 +218,9 @@ export function parseCli(argv: readonly string[]): CliOptions {
     https: values.https,
     names: values.names?.split(",").map((n) => n.trim()).filter((n) => n !== ""),
     force: values.force ?? false,
+    serviceUser: values["service-user"] ??
+      (command === "install-service" ? values.user : undefined),
+    output: values.output,
+    bin: values.bin,
   };
 }

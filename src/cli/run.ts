@@ -5,7 +5,8 @@
  * @module
  */
 import { type CliOptions, parseCli, UsageError } from "./args.ts";
-import { CHECK_USAGE, GEN_CERT_USAGE, MAIN_USAGE } from "./usage.ts";
+import { CHECK_USAGE, GEN_CERT_USAGE, INSTALL_SERVICE_USAGE, MAIN_USAGE } from "./usage.ts";
+import { lowPorts, renderSystemdUnit } from "../service/systemd_unit.ts";
 import { certificateFingerprint, writeIdentity } from "../tls/mod.ts";
 import { defaultStateDir } from "../config/defaults.ts";
 import { VERSION } from "../version.ts";
@@ -134,10 +135,19 @@ async function buildConfig(cli: CliOptions): Promise<Config> {
   return parseConfig("", { source: "command line", override });
 }
 
-/** Waits for SIGINT, SIGTERM or `signal`, whichever comes first. */
-function waitForStop(signal: AbortSignal | undefined): Promise<string> {
+/**
+ * Waits for SIGINT, SIGTERM or `signal`, whichever comes first. SIGHUP calls
+ * `onHangup` (systemctl reload) and keeps waiting.
+ */
+function waitForStop(signal: AbortSignal | undefined, onHangup: () => void): Promise<string> {
   return new Promise((resolve) => {
     const handlers: [Deno.Signal, () => void][] = [];
+    try {
+      Deno.addSignalListener("SIGHUP", onHangup);
+      handlers.push(["SIGHUP", onHangup]);
+    } catch {
+      // no SIGHUP on Windows
+    }
     const done = (why: string) => {
       for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
       signal?.removeEventListener("abort", onAbort);
@@ -213,7 +223,24 @@ async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
     log.error(EVENTS.fatal, { error: errorMessage(err) });
     return 1;
   }
-  const why = await waitForStop(options.signal);
+  // Hot reload is not in this version: SIGHUP re-checks the file so an operator
+  // learns at once whether the edit is valid, and says that a restart applies it.
+  const onHangup = () => {
+    buildConfig(cli).then(
+      () =>
+        log.warn(EVENTS.reload, {
+          result: "valid, not applied",
+          message:
+            "this version applies a changed config on restart (systemctl restart), not on reload",
+        }),
+      (err) =>
+        log.error(EVENTS.reload, {
+          result: "invalid, kept the running config",
+          error: errorMessage(err),
+        }),
+    );
+  };
+  const why = await waitForStop(options.signal, onHangup);
   log.info(EVENTS.stopping, { reason: why });
   await stack.disposeAsync();
   log.info(EVENTS.stopped, {});
@@ -279,6 +306,94 @@ async function check(cli: CliOptions): Promise<number> {
   }
 }
 
+/** The command-line words to repeat in the unit: all but install-service's own. */
+function serviceArgs(argv: readonly string[]): string[] {
+  const own = new Set(["--output", "--bin", "--service-user", "--user"]);
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "install-service") continue;
+    const name = a.split("=")[0]!;
+    if (own.has(name)) {
+      if (!a.includes("=")) i++;
+      continue;
+    }
+    if (a === "-c" || a === "--config") {
+      const file = argv[++i] ?? "";
+      out.push(a, file.startsWith("/") ? file : `${Deno.cwd()}/${file}`);
+      continue;
+    }
+    out.push(a);
+  }
+  if (!out.includes("--log-format")) out.push("--log-format", "json");
+  return out;
+}
+
+async function installService(cli: CliOptions, argv: readonly string[]): Promise<number> {
+  let config: Config;
+  try {
+    config = await buildConfig(cli);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      printError(`wmproxy: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+  const absolute = (p: string) => (p.startsWith("/") ? p : `${Deno.cwd()}/${p}`);
+  const self = Deno.execPath();
+  const compiled = !/(^|\/)deno(\.exe)?$/.test(self);
+  const exec = cli.bin !== undefined
+    ? [absolute(cli.bin)]
+    : compiled
+    ? [self]
+    : [self, "run", "-A", new URL("../../main.ts", import.meta.url).pathname];
+  const args = serviceArgs(argv);
+  const secretInArgs = args.some((a) =>
+    a === "--token" || a === "--pass" || a.startsWith("--token=") || a.startsWith("--pass=")
+  );
+  const ports = lowPorts([
+    config.proxy?.bind,
+    config.server?.listen,
+    config.server?.http_bind,
+    config.server?.https_bind,
+    config.client?.bind,
+  ]);
+  const unit = renderSystemdUnit({
+    execStart: [...exec, ...args],
+    description: cli.mode ?? "proxy",
+    user: cli.serviceUser,
+    bindsLowPorts: ports.length > 0,
+    readWritePaths: [],
+  });
+  const name = cli.mode ? `wmproxy-${cli.mode}` : "wmproxy";
+  const output = cli.output ?? `/etc/systemd/system/${name}.service`;
+  try {
+    await Deno.writeTextFile(output, unit, { mode: secretInArgs ? 0o600 : 0o644 });
+  } catch (err) {
+    printError(
+      `wmproxy: Cannot write "${output}": ${
+        errorMessage(err)
+      } (run as root, or pass --output FILE)`,
+    );
+    return 1;
+  }
+  print(
+    `wrote ${output}${
+      ports.length > 0 ? ` (CAP_NET_BIND_SERVICE for port ${ports.join(", ")})` : ""
+    }`,
+  );
+  if (secretInArgs) {
+    print(
+      "note:   the unit holds a secret from the command line (mode 0600); a config file (-c) keeps it out of ps",
+    );
+  }
+  print(`next:   systemctl daemon-reload && systemctl enable --now ${name}.service`);
+  print(`logs:   journalctl -u ${name} -f`);
+  print(`reload: systemctl reload ${name}   (SIGHUP)`);
+  return 0;
+}
+
 async function genCert(cli: CliOptions): Promise<number> {
   const dir = cli.out ?? cli.stateDir ?? defaultStateDir();
   try {
@@ -329,6 +444,8 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       return await check(cli);
     case "gen-cert":
       return await genCert(cli);
+    case "install-service":
+      return await installService(cli, argv);
     case "run":
       return await serve(cli, options);
   }

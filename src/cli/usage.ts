@@ -12,6 +12,7 @@ Usage:
   wmproxy [--mode MODE] [-c FILE] [flags]    run (no arguments: forward proxy on 127.0.0.1:8090)
   wmproxy check -c FILE                      validate a config file and exit 0 (ok) or 1 (problems)
   wmproxy gen-cert [--out DIR]               create a tunnel CA and server certificate
+  wmproxy install-service [--mode M] [-c FILE] [--user U]   write a hardened systemd unit
   wmproxy version                            print the version
   wmproxy help                               this text
 
@@ -84,3 +85,17 @@ A server with no server.tls.cert does the same by itself at its first start.
   --names LIST    comma-separated DNS names and IPs of the server
                   [default: localhost,127.0.0.1,::1]
   --force         replace existing files`;
+
+export const INSTALL_SERVICE_USAGE =
+  `Usage: wmproxy install-service [--mode MODE] [-c FILE] [--user USER] [--output FILE] [--bin PATH]
+
+Writes a systemd unit that runs wmproxy with the same --mode and -c, restarts it
+on failure, reloads it with SIGHUP (systemctl reload), and sandboxes it
+(NoNewPrivileges, ProtectSystem=strict, private /tmp, no capabilities except
+CAP_NET_BIND_SERVICE when a configured port is below 1024). Then prints the
+systemctl commands to start it.
+
+  --user USER     run as this user          [default: a transient DynamicUser]
+  --output FILE   where to write the unit   [default: /etc/systemd/system/wmproxy.service,
+                                             or wmproxy-MODE.service with --mode]
+  --bin PATH      the wmproxy binary        [default: this binary, or deno run -A main.ts]`;

@@ -71,6 +71,8 @@ export const EVENTS = {
   mapping_error: "mapping_error",
   /** One HTTP request through a mapping. Fields: `conn`, `mapping`, `host`, `method`, `path`, `status`, `bytes`, `ms`. */
   mapping_request: "mapping_request",
+  /** SIGHUP: the config was re-read. Fields: `result`, `message` or `error`. */
+  reload: "reload",
 } as const;
 
 /** One of the known event names. */

@@ -114,3 +114,85 @@ Deno.test({
     assert.equal(await p.listeningAddr("proxy"), "127.0.0.1:8090");
   },
 });
+
+Deno.test("cli: install-service writes a hardened unit, with CAP_NET_BIND_SERVICE only for ports below 1024", async () => {
+  await using dir = await tempDir();
+  const high = await runWmproxy([
+    "install-service",
+    "--mode",
+    "server",
+    "--listen",
+    "127.0.0.1:8091",
+    "--token",
+    "abcdefghij",
+    "--user",
+    "wm",
+    "--output",
+    `${dir.path}/high.service`,
+  ]);
+  assert.equal(high.code, 0, high.stderr);
+  assert.match(
+    high.stdout,
+    /systemctl daemon-reload && systemctl enable --now wmproxy-server\.service/,
+  );
+  const unit = await Deno.readTextFile(`${dir.path}/high.service`);
+  for (
+    const line of [
+      "Restart=on-failure",
+      "ExecReload=/bin/kill -HUP $MAINPID",
+      "NoNewPrivileges=yes",
+      "ProtectSystem=strict",
+      "User=wm",
+      "CapabilityBoundingSet=",
+      "WantedBy=multi-user.target",
+    ]
+  ) assert.ok(unit.split("\n").includes(line), `unit lacks ${line}`);
+  assert.ok(!unit.includes("CAP_NET_BIND_SERVICE"));
+  assert.match(
+    unit,
+    /^ExecStart=.* --mode server --listen 127\.0\.0\.1:8091 --token abcdefghij --log-format json$/m,
+  );
+  assert.equal(
+    (await Deno.stat(`${dir.path}/high.service`)).mode! & 0o777,
+    0o600,
+    "a unit holding a token is private",
+  );
+
+  const low = await runWmproxy([
+    "install-service",
+    "--bind",
+    "0.0.0.0:80",
+    "--allow-open",
+    "--output",
+    `${dir.path}/low.service`,
+  ]);
+  assert.equal(low.code, 0, low.stderr);
+  const lowUnit = await Deno.readTextFile(`${dir.path}/low.service`);
+  assert.ok(lowUnit.includes("AmbientCapabilities=CAP_NET_BIND_SERVICE"));
+  assert.ok(lowUnit.includes("DynamicUser=yes"));
+
+  const analyze = await new Deno.Command("systemd-analyze", {
+    args: ["verify", `${dir.path}/high.service`],
+  }).output()
+    .catch(() => undefined);
+  if (analyze !== undefined) {
+    // Only problems with the unit itself count: a missing ExecStart binary on this machine is not one.
+    const text = new TextDecoder().decode(analyze.stderr);
+    assert.ok(!/Unknown (key|section)|Invalid|Failed to parse/i.test(text), text);
+  }
+});
+
+Deno.test("cli: SIGHUP re-checks the config, keeps running and says a restart applies it", async () => {
+  await using dir = await tempDir();
+  const file = `${dir.path}/c.yaml`;
+  await Deno.writeTextFile(file, "proxy:\n  bind: 127.0.0.1:0\n");
+  await using p = startWmproxy(["-c", file]);
+  await p.listeningAddr("proxy");
+  await Deno.writeTextFile(file, "proxy:\n  bind: nonsense\n");
+  p.child.kill("SIGHUP");
+  const bad = await p.waitForEvent("reload");
+  assert.match(String(bad.result), /invalid, kept the running config/);
+  assert.match(String(bad.error), /proxy\.bind/);
+  const status = await p.stop("SIGTERM");
+  assert.equal(status.code, 0, "still running until SIGTERM");
+});
