@@ -19,7 +19,16 @@ export class UsageError extends Error {
 }
 
 /** What to do. */
-export type Command = "run" | "check" | "version" | "help" | "gen-cert" | "install-service";
+export type Command =
+  | "run"
+  | "check"
+  | "version"
+  | "help"
+  | "gen-cert"
+  | "install-service"
+  | "status"
+  | "reload"
+  | "stop";
 
 /** The role(s) to run. */
 export type Mode = "proxy" | "client" | "server" | "reverse";
@@ -60,6 +69,9 @@ export interface CliOptions {
   names: string[] | undefined;
   /** gen-cert: replace existing files. */
   force: boolean;
+  /** Control API: listen address (run) or URL (status/reload/stop). */
+  admin: string | undefined;
+  adminToken: string | undefined;
   /** install-service: run as this user (default: a DynamicUser). */
   serviceUser: string | undefined;
   /** install-service: where to write the unit. */
@@ -76,6 +88,9 @@ const COMMANDS: readonly Command[] = [
   "help",
   "gen-cert",
   "install-service",
+  "status",
+  "reload",
+  "stop",
 ];
 const PROTOCOLS: readonly ProxyProtocol[] = ["http", "https", "socks5"];
 
@@ -129,6 +144,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
         names: { type: "string" },
         force: { type: "boolean" },
         "service-user": { type: "string" },
+        admin: { type: "string" },
+        "admin-token": { type: "string" },
         output: { type: "string" },
         bin: { type: "string" },
       },
@@ -152,9 +169,9 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (sub !== undefined) {
     if (!COMMANDS.includes(sub as Command) || sub === "run") {
       throw new UsageError(
-        `Cannot run subcommand ${
-          JSON.stringify(sub)
-        }: expected one of check, version, help (or none)`,
+        `Cannot run subcommand ${JSON.stringify(sub)}: expected one of ${
+          COMMANDS.filter((c) => c !== "run").join(", ")
+        } (or none)`,
       );
     }
     command = sub as Command;
@@ -221,6 +238,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
     serviceUser: values["service-user"] ??
       (command === "install-service" ? values.user : undefined),
     output: values.output,
+    admin: values.admin,
+    adminToken: values["admin-token"],
     bin: values.bin,
   };
 }

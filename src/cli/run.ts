@@ -5,34 +5,30 @@
  * @module
  */
 import { type CliOptions, parseCli, UsageError } from "./args.ts";
-import { CHECK_USAGE, GEN_CERT_USAGE, INSTALL_SERVICE_USAGE, MAIN_USAGE } from "./usage.ts";
+import {
+  CHECK_USAGE,
+  CONTROL_USAGE,
+  GEN_CERT_USAGE,
+  INSTALL_SERVICE_USAGE,
+  MAIN_USAGE,
+} from "./usage.ts";
 import { lowPorts, renderSystemdUnit } from "../service/systemd_unit.ts";
 import { certificateFingerprint, writeIdentity } from "../tls/mod.ts";
-import { defaultStateDir } from "../config/defaults.ts";
+import { DEFAULT_ADMIN_LISTEN, defaultStateDir } from "../config/defaults.ts";
 import { VERSION } from "../version.ts";
 import {
   type Config,
   ConfigError,
   type ConfigInput,
+  formatIssue,
   loadConfig,
   parseConfig,
   Secret,
   validateMappings,
 } from "../config/mod.ts";
 import { errorMessage, EVENTS, Logger } from "../observability/mod.ts";
-import { relay, serveProxyConnection, startForwardProxy } from "../proxy/mod.ts";
-import {
-  type CenterClient,
-  type ClientSession,
-  type ProxyStreamHandler,
-  startCenterClient,
-  startCenterServer,
-} from "../center/mod.ts";
-import type { VirtualStream } from "../mux/mod.ts";
-import { ERROR_CODES } from "../tunnel/mod.ts";
-
-/** A relayed stream idle both ways this long is closed. */
-const RELAY_IDLE_TIMEOUT_MS = 3_600_000;
+import { startProgram } from "./program.ts";
+import { type ReloadResult, startAdminServer } from "../admin/mod.ts";
 
 /** Options for {@link run}. */
 export interface RunOptions {
@@ -43,7 +39,12 @@ export interface RunOptions {
 const encoder = new TextEncoder();
 
 function print(text: string): void {
-  Deno.stdout.writeSync(encoder.encode(text + "\n"));
+  const bytes = encoder.encode(text + "\n");
+  try {
+    for (let off = 0; off < bytes.length;) off += Deno.stdout.writeSync(bytes.subarray(off));
+  } catch (err) {
+    if (!(err instanceof Deno.errors.BrokenPipe)) throw err; // e.g. piped into head: the reader is done
+  }
 }
 
 function printError(text: string): void {
@@ -118,6 +119,13 @@ function applyFlags(cli: CliOptions, input: ConfigInput): ConfigInput {
       client.mappings = [...(client.mappings ?? []), ...mappings];
     }
     out.client = client;
+  }
+  if (cli.admin !== undefined || cli.adminToken !== undefined) {
+    out.admin = {
+      ...(input.admin ?? {}),
+      ...(cli.admin === undefined ? {} : { listen: cli.admin }),
+      ...(cli.adminToken === undefined ? {} : { token: new Secret(cli.adminToken) }),
+    };
   }
   if (cli.logFormat !== undefined || cli.logLevel !== undefined) {
     out.log = {
@@ -197,89 +205,46 @@ async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
   }
   log.info(EVENTS.starting, { version: VERSION, pid: Deno.pid, sections });
   await using stack = new AsyncDisposableStack();
+  const stopper = new AbortController();
+  options.signal?.addEventListener("abort", () => stopper.abort(), { once: true });
+  // Hot reload is not in this version: a reload re-checks the file so an operator
+  // learns at once whether the edit is valid, and says that a restart applies it.
+  const recheck = async (): Promise<ReloadResult> => {
+    try {
+      await buildConfig(cli);
+      const message =
+        "the config is valid; this version applies it on restart (systemctl restart), not on reload";
+      log.warn(EVENTS.reload, { result: "valid, not applied", message });
+      return { ok: true, message };
+    } catch (err) {
+      log.error(EVENTS.reload, {
+        result: "invalid, kept the running config",
+        error: errorMessage(err),
+      });
+      const errors = err instanceof ConfigError ? err.issues.map(formatIssue) : [errorMessage(err)];
+      return { ok: false, message: "the config is invalid; the running config is kept", errors };
+    }
+  };
   try {
-    if (config.proxy !== undefined) {
-      stack.use(await startForwardProxy(config.proxy, { log: log.child({ component: "proxy" }) }));
-    }
-    let client: CenterClient | undefined;
-    if (config.client !== undefined) {
-      client = stack.use(await startCenterClient(config.client, { log }));
-    }
-    if (config.server !== undefined) {
-      const server = config.server;
-      const upstream = client;
-      let streams = 0;
-      const onProxyStream: ProxyStreamHandler = upstream
-        ? (stream, from) => relayToParent(stream, from, upstream, log)
-        : (stream, from) =>
-          serveProxyConnection(stream, {
-            config: server.proxy,
-            log: log.child({ component: "tunnel", session: from.id }),
-            id: `${from.id}/${++streams}`,
-          });
-      stack.use(await startCenterServer(server, { log, onProxyStream }));
+    const program = stack.use(await startProgram(config, log));
+    if (config.admin !== undefined) {
+      stack.use(startAdminServer(config.admin.listen, {
+        log,
+        token: config.admin.token?.reveal(),
+        status: () => program.status(),
+        reload: recheck,
+        stop: () => stopper.abort(),
+      }));
     }
   } catch (err) {
     log.error(EVENTS.fatal, { error: errorMessage(err) });
     return 1;
   }
-  // Hot reload is not in this version: SIGHUP re-checks the file so an operator
-  // learns at once whether the edit is valid, and says that a restart applies it.
-  const onHangup = () => {
-    buildConfig(cli).then(
-      () =>
-        log.warn(EVENTS.reload, {
-          result: "valid, not applied",
-          message:
-            "this version applies a changed config on restart (systemctl restart), not on reload",
-        }),
-      (err) =>
-        log.error(EVENTS.reload, {
-          result: "invalid, kept the running config",
-          error: errorMessage(err),
-        }),
-    );
-  };
-  const why = await waitForStop(options.signal, onHangup);
+  const why = await waitForStop(stopper.signal, () => void recheck());
   log.info(EVENTS.stopping, { reason: why });
   await stack.disposeAsync();
   log.info(EVENTS.stopped, {});
   return 0;
-}
-
-/** On a relay node: a client's proxy stream becomes a stream to our own parent. */
-async function relayToParent(
-  stream: VirtualStream,
-  from: ClientSession,
-  parent: CenterClient,
-  log: Logger,
-): Promise<void> {
-  let up: VirtualStream;
-  try {
-    up = await parent.openStream({
-      type: "open",
-      kind: "proxy",
-      visitor: { ...stream.remoteAddr },
-    });
-  } catch (err) {
-    log.warn(EVENTS.stream_refused, {
-      component: "relay",
-      session: from.id,
-      error: errorMessage(err),
-    });
-    stream.reset(ERROR_CODES.CONNECT_FAILED);
-    return;
-  }
-  const r = await relay(stream, up, { idleTimeoutMs: RELAY_IDLE_TIMEOUT_MS });
-  log.info(EVENTS.connection_closed, {
-    component: "relay",
-    session: from.id,
-    stream: stream.id,
-    parent_stream: up.id,
-    bytes_out: r.bytesUp,
-    bytes_in: r.bytesDown,
-    ...(r.error ? { error: r.error.message } : {}),
-  });
 }
 
 async function check(cli: CliOptions): Promise<number> {
@@ -414,6 +379,46 @@ async function genCert(cli: CliOptions): Promise<number> {
   }
 }
 
+/** `wmproxy status|reload|stop`: talks to a running instance's control API. */
+async function control(cli: CliOptions): Promise<number> {
+  let base = cli.admin;
+  let token = cli.adminToken;
+  if (cli.config !== undefined) {
+    try {
+      const config = await loadConfig(cli.config);
+      base ??= config.admin?.listen;
+      token ??= config.admin?.token?.reveal();
+    } catch (err) {
+      printError(`wmproxy: ${errorMessage(err)}`);
+      return 1;
+    }
+  }
+  base ??= DEFAULT_ADMIN_LISTEN;
+  const url = new URL(/^https?:\/\//.test(base) ? base : `http://${base}`);
+  url.pathname = cli.command === "status" ? "/api/status" : `/api/${cli.command}`;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: cli.command === "status" ? "GET" : "POST",
+      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (err) {
+    printError(
+      `wmproxy: Cannot reach the control API at ${url.origin}: ${errorMessage(err)} ` +
+        "(is wmproxy running with an admin section or --admin ADDR?)",
+    );
+    return 1;
+  }
+  const body = await res.text();
+  if (!res.ok) {
+    printError(`wmproxy: ${cli.command} failed with HTTP ${res.status}: ${body.trim()}`);
+    return 1;
+  }
+  print(body.trimEnd());
+  return 0;
+}
+
 /** Runs the program with `argv` (without the program name); resolves to the exit code. */
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<number> {
   let cli: CliOptions;
@@ -427,13 +432,15 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     throw err;
   }
   if (cli.help || cli.command === "help") {
-    print(
-      cli.command === "check"
-        ? CHECK_USAGE
-        : cli.command === "gen-cert"
-        ? GEN_CERT_USAGE
-        : MAIN_USAGE,
-    );
+    const usage: Partial<Record<string, string>> = {
+      check: CHECK_USAGE,
+      "gen-cert": GEN_CERT_USAGE,
+      "install-service": INSTALL_SERVICE_USAGE,
+      status: CONTROL_USAGE,
+      reload: CONTROL_USAGE,
+      stop: CONTROL_USAGE,
+    };
+    print(usage[cli.command] ?? MAIN_USAGE);
     return 0;
   }
   switch (cli.command) {
@@ -446,6 +453,10 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       return await genCert(cli);
     case "install-service":
       return await installService(cli, argv);
+    case "status":
+    case "reload":
+    case "stop":
+      return await control(cli);
     case "run":
       return await serve(cli, options);
   }

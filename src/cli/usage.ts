@@ -13,6 +13,7 @@ Usage:
   wmproxy check -c FILE                      validate a config file and exit 0 (ok) or 1 (problems)
   wmproxy gen-cert [--out DIR]               create a tunnel CA and server certificate
   wmproxy install-service [--mode M] [-c FILE] [--user U]   write a hardened systemd unit
+  wmproxy status|reload|stop [--admin URL]   talk to a running instance's control API
   wmproxy version                            print the version
   wmproxy help                               this text
 
@@ -49,6 +50,8 @@ Tunnel client flags (--mode client):
   --no-tls             plain TCP tunnel (the server must use --no-tls too)
 
 Common flags:
+  --admin ADDR         serve the control API (status, metrics, dashboard) here, e.g. 127.0.0.1:8837
+  --admin-token TOKEN  require Authorization: Bearer TOKEN on it
   -c, --config FILE    YAML config (or TOML when the name ends in .toml); flags override it
   --log-format FORMAT  text (default) or json (one JSON object per line, with an "event" name)
   --log-level LEVEL    debug, info (default), warn or error
@@ -99,3 +102,12 @@ systemctl commands to start it.
   --output FILE   where to write the unit   [default: /etc/systemd/system/wmproxy.service,
                                              or wmproxy-MODE.service with --mode]
   --bin PATH      the wmproxy binary        [default: this binary, or deno run -A main.ts]`;
+
+export const CONTROL_USAGE =
+  `Usage: wmproxy status|reload|stop [--admin URL] [--admin-token TOKEN] [-c FILE]
+
+Talks to a running wmproxy's control API (its admin section, or --admin ADDR):
+  status   print the status as JSON (listeners, tunnel sessions, mappings, upstreams)
+  reload   re-check the config file; this version applies changes on restart
+  stop     stop gracefully (like SIGTERM)
+The address comes from --admin, else from admin.listen in -c FILE, else 127.0.0.1:8837.`;

@@ -49,6 +49,7 @@ export const DEFAULT_MAPPING_HOST = "127.0.0.1";
 export const DEFAULT_PORT_RANGE = { from: 10000, to: 20000 } as const;
 export const DEFAULT_UDP_SESSION_IDLE_MS = 60_000;
 export const DEFAULT_LOCAL_CONNECT_TIMEOUT_MS = 5_000;
+export const DEFAULT_ADMIN_LISTEN = "127.0.0.1:8837";
 export const DEFAULT_LOG_LEVEL = "info";
 export const DEFAULT_LOG_FORMAT = "text";
 
@@ -190,6 +191,9 @@ export function completeConfig(input: ConfigInput): Config {
     proxy: input.proxy === undefined ? undefined : completeProxy(input.proxy),
     server: input.server === undefined ? undefined : completeServer(input.server),
     client: input.client === undefined ? undefined : completeClient(input.client),
+    admin: input.admin === undefined
+      ? undefined
+      : { listen: input.admin.listen ?? DEFAULT_ADMIN_LISTEN, token: input.admin.token },
     log: {
       level: input.log?.level ?? DEFAULT_LOG_LEVEL,
       format: input.log?.format ?? DEFAULT_LOG_FORMAT,

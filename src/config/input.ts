@@ -41,10 +41,16 @@ export interface LogInput {
   format?: LogFormat | undefined;
 }
 
+export interface AdminInput {
+  listen?: string | undefined;
+  token?: Secret | undefined;
+}
+
 export interface ConfigInput {
   proxy?: ProxyInput | undefined;
   server?: ServerInput | undefined;
   client?: ClientInput | undefined;
+  admin?: AdminInput | undefined;
   log?: LogInput | undefined;
 }
 

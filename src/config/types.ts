@@ -202,6 +202,14 @@ export interface ClientConfig extends SessionTiming {
   udp_idle_timeout_ms: number;
 }
 
+/** The `admin` section: the control API. */
+export interface AdminConfig {
+  /** Listen address; loopback by default. */
+  listen: string;
+  /** Bearer token; required on a non-loopback address. */
+  token: Secret | undefined;
+}
+
 /** The `log` section. */
 export interface LogConfig {
   level: LogLevel;
@@ -213,5 +221,6 @@ export interface Config {
   proxy: ProxyConfig | undefined;
   server: ServerConfig | undefined;
   client: ClientConfig | undefined;
+  admin: AdminConfig | undefined;
   log: LogConfig;
 }

@@ -14,6 +14,7 @@ import { compact, ConfigReader, describe, type KeyPath, type Locate } from "./re
 export type { KeyPath, Locate } from "./reader.ts";
 export { formatPath } from "./reader.ts";
 import type {
+  AdminInput,
   ClientInput,
   ConfigInput,
   LogInput,
@@ -33,7 +34,7 @@ import type {
 } from "./types.ts";
 
 /** Sections the program knows but this version does not run yet. */
-const PLANNED_SECTIONS = ["http", "stream", "admin"] as const;
+const PLANNED_SECTIONS = ["http", "stream"] as const;
 
 const NAME_REGEXP = /^[A-Za-z0-9_.-]{1,64}$/;
 const PIN_REGEXP = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$/;
@@ -523,6 +524,20 @@ function readClient(r: ConfigReader, value: unknown): ClientInput | undefined {
   });
 }
 
+function readAdmin(r: ConfigReader, value: unknown): AdminInput | undefined {
+  if (value === null) return {};
+  const t = r.table(value, ["admin"], ["listen", "token"]);
+  if (t === undefined) return undefined;
+  const token = r.string(t.token, ["admin", "token"]);
+  if (token !== undefined && token.length < 8) {
+    r.fail(["admin", "token"], "must be at least 8 characters");
+  }
+  return compact({
+    listen: r.address(t.listen, ["admin", "listen"]),
+    token: token === undefined ? undefined : new Secret(token),
+  });
+}
+
 function readLog(r: ConfigReader, value: unknown): LogInput | undefined {
   if (value === null) return {};
   const t = r.table(value, ["log"], ["level", "format"]);
@@ -543,7 +558,7 @@ export function validateConfig(
 ): { input: ConfigInput; issues: ConfigIssue[] } {
   const r = new ConfigReader(locate);
   if (doc === null || doc === undefined) return { input: {}, issues: [] };
-  const known = ["proxy", "server", "client", "log", ...PLANNED_SECTIONS];
+  const known = ["proxy", "server", "client", "admin", "log", ...PLANNED_SECTIONS];
   const t = r.table(doc, [], known);
   if (t === undefined) return { input: {}, issues: r.issues };
   for (const section of PLANNED_SECTIONS) {
@@ -555,6 +570,7 @@ export function validateConfig(
     proxy: t.proxy === undefined ? undefined : readProxy(r, t.proxy),
     server: t.server === undefined ? undefined : readServer(r, t.server),
     client: t.client === undefined ? undefined : readClient(r, t.client),
+    admin: t.admin === undefined ? undefined : readAdmin(r, t.admin),
     log: t.log === undefined ? undefined : readLog(r, t.log),
   });
   return { input, issues: r.issues };
@@ -576,6 +592,18 @@ export function checkCompleteConfig(
           "add proxy.users, or set proxy.allow_open: true if anyone who can reach it may use it",
       );
     }
+  }
+  const admin = config.admin;
+  if (
+    admin !== undefined && admin.token === undefined &&
+    !isLoopbackHost(parseHostPort(admin.listen).hostname)
+  ) {
+    r.fail(
+      ["admin", "listen"],
+      `refusing the control API on non-loopback address ${
+        JSON.stringify(admin.listen)
+      } without admin.token`,
+    );
   }
   const server = config.server;
   if (server !== undefined) {

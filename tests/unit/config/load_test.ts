@@ -51,6 +51,7 @@ Deno.test("loadConfig() accepts config.example.yaml and its documented defaults 
   );
   assert.deepEqual(JSON.stringify(example.proxy), JSON.stringify(defaults.proxy));
   assert.deepEqual(JSON.stringify(example.log), JSON.stringify(defaults.log));
+  assert.deepEqual(JSON.stringify(example.admin), JSON.stringify(parseConfig("admin:\n").admin));
   // Values the example sets on purpose; everything else must equal the default.
   const { state_dir: _s, ...server } = example.server!;
   const { state_dir: _d, ...serverDefaults } = defaults.server!;

@@ -1,0 +1,98 @@
+/**
+ * The control API of a running tunnel server: status rows for a live session,
+ * metrics that count what the test just did, a failed reload that keeps the
+ * running config, stop through the CLI.
+ */
+import assert from "node:assert/strict";
+import {
+  curl,
+  runWmproxy,
+  startOrigin,
+  startTunnelServer,
+  startWmproxy,
+  tempDir,
+  writeConfig,
+} from "./_harness.ts";
+
+const TOKEN = "admin-test-token-1";
+
+Deno.test("admin: status, metrics, failed reload and stop on a running tunnel server", async () => {
+  await using dir = await tempDir();
+  await using origin = startOrigin("O");
+  const file = await writeConfig(
+    dir.path,
+    "s.yaml",
+    `
+server:
+  listen: "127.0.0.1:0"
+  state_dir: "${dir.path}/state"
+  tokens: [{ name: laptop, token: "${TOKEN}" }]
+admin:
+  listen: "127.0.0.1:0"
+  token: "admin-secret-1"
+`,
+  );
+  const s = await startTunnelServer(["-c", file]);
+  await using _s = s.proc;
+  const admin = await s.proc.listeningAddr("admin");
+  await using c = startWmproxy([
+    "--mode",
+    "client",
+    "--server",
+    s.addr,
+    "--token",
+    TOKEN,
+    "--ca",
+    s.caFile!,
+    "--bind",
+    "127.0.0.1:0",
+    "--name",
+    "lap1",
+  ]);
+  const local = await c.listeningAddr("client");
+  await c.waitForEvent("tunnel_connected");
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await curl(["-x", `http://${local}`, `${origin.url}/${i}`])).stdout, `O /${i}`);
+  }
+
+  const denied = await curl([
+    "-s",
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{http_code}",
+    `http://${admin}/api/status`,
+  ]);
+  assert.equal(denied.stdout, "401");
+  const auth = ["-H", "Authorization: Bearer admin-secret-1"];
+  const status = JSON.parse((await curl([...auth, `http://${admin}/api/status`])).stdout);
+  const session = status.tunnel_server.sessions[0];
+  assert.equal(session.client, "lap1");
+  assert.equal(session.token, "laptop");
+  assert.ok(session.streams_total >= 3, `streams_total ${session.streams_total}`);
+  assert.ok(session.bytes_out > 0);
+  const text = JSON.stringify(status);
+  assert.ok(!text.includes(TOKEN) && !text.includes("admin-secret-1"), "no secret in the status");
+
+  const metrics = (await curl([...auth, `http://${admin}/metrics`])).stdout;
+  const streams =
+    /^wmproxy_tunnel_streams_total\{session="s1",client="lap1",token="laptop"\} (\d+)$/m.exec(
+      metrics,
+    );
+  assert.ok(streams && Number(streams[1]) >= 3, metrics);
+  assert.match(metrics, /^wmproxy_tunnel_sessions 1$/m);
+
+  await Deno.writeTextFile(file, "server:\n  listen: nope\n");
+  const reload = await runWmproxy(["reload", "--admin", admin, "--admin-token", "admin-secret-1"]);
+  assert.equal(reload.code, 1);
+  assert.match(reload.stderr, /HTTP 422[\s\S]*server\.listen/);
+  assert.equal(
+    (await curl(["-x", `http://${local}`, `${origin.url}/still`])).stdout,
+    "O /still",
+    "the running config is kept",
+  );
+
+  const stop = await runWmproxy(["stop", "--admin", admin, "--admin-token", "admin-secret-1"]);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.equal((await s.proc.exited()).code, 0);
+});

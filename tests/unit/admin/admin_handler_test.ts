@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { createAdminHandler, renderMetrics, type StatusSnapshot } from "@/admin/mod.ts";
+
+const SNAPSHOT: StatusSnapshot = {
+  version: "9.9.9",
+  pid: 42,
+  started_at: "2026-11-24T00:00:00.000Z",
+  uptime_s: 12.5,
+  listeners: [{ component: "proxy", addr: "127.0.0.1:8090" }],
+  proxy: {
+    connections_open: 2,
+    connections_total: 7,
+    connections_rejected: 1,
+    bytes_in: 100,
+    bytes_out: 2000,
+  },
+  tunnel_server: {
+    addr: "127.0.0.1:8091",
+    sessions: [{
+      id: "s1",
+      client: 'lap"top',
+      token: "laptop",
+      peer: "127.0.0.1:5000",
+      since: "2026-11-24T00:00:01.000Z",
+      rtt_ms: 0.5,
+      streams: 3,
+      streams_total: 9,
+      bytes_in: 10,
+      bytes_out: 20,
+    }],
+    mappings: [{ key: "http:a.test", mapping: "web", session: "s1" }],
+  },
+  tunnel_client: null,
+  upstreams: [{
+    group: "g",
+    addr: "127.0.0.1:9000",
+    backup: false,
+    healthy: false,
+    active: 0,
+    fails: 3,
+  }],
+};
+
+function handler(token?: string) {
+  const calls = { reload: 0, stop: 0 };
+  const h = createAdminHandler({
+    token,
+    status: () => SNAPSHOT,
+    reload: () => {
+      calls.reload++;
+      return Promise.resolve({ ok: false, message: "invalid", errors: ["proxy.bind: bad"] });
+    },
+    stop: () => calls.stop++,
+  });
+  return { h, calls };
+}
+
+Deno.test("createAdminHandler() serves status JSON, metrics text and the dashboard", async () => {
+  const { h } = handler();
+  const status = await h(new Request("http://x/api/status"));
+  assert.equal(status.status, 200);
+  assert.equal((await status.json()).tunnel_server.sessions[0].id, "s1");
+  const metrics = await (await h(new Request("http://x/metrics"))).text();
+  assert.match(metrics, /^wmproxy_proxy_bytes_total\{direction="out"\} 2000$/m);
+  assert.match(
+    metrics,
+    /^wmproxy_tunnel_streams\{session="s1",client="lap\\"top",token="laptop"\} 3$/m,
+  );
+  assert.match(metrics, /^wmproxy_upstream_healthy\{group="g",addr="127\.0\.0\.1:9000"\} 0$/m);
+  assert.match(metrics, /^# TYPE wmproxy_tunnel_sessions gauge$/m);
+  const page = await h(new Request("http://x/"));
+  assert.match(await page.text(), /<title>wmproxy<\/title>/);
+  assert.equal((await h(new Request("http://x/nope"))).status, 404);
+});
+
+Deno.test("createAdminHandler() checks methods: a GET never stops or reloads", async () => {
+  const { h, calls } = handler();
+  assert.equal((await h(new Request("http://x/api/stop"))).status, 405);
+  assert.equal((await h(new Request("http://x/api/reload"))).status, 405);
+  assert.equal((await h(new Request("http://x/api/status", { method: "POST" }))).status, 405);
+  assert.deepEqual(calls, { reload: 0, stop: 0 });
+  const failed = await h(new Request("http://x/api/reload", { method: "POST" }));
+  assert.equal(failed.status, 422);
+  assert.deepEqual((await failed.json()).errors, ["proxy.bind: bad"]);
+  const stop = await h(new Request("http://x/api/stop", { method: "POST" }));
+  assert.equal(stop.status, 200);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(calls, { reload: 1, stop: 1 });
+});
+
+Deno.test("createAdminHandler() with a token needs Authorization: Bearer on every path", async () => {
+  const { h, calls } = handler("s3cret-token");
+  for (const path of ["/", "/api/status", "/metrics"]) {
+    const r = await h(new Request(`http://x${path}`));
+    assert.equal(r.status, 401, path);
+    assert.equal(r.headers.get("www-authenticate"), 'Bearer realm="wmproxy"');
+    await r.body?.cancel();
+  }
+  const wrong = await h(
+    new Request("http://x/api/stop", {
+      method: "POST",
+      headers: { authorization: "Bearer s3cret-tokeN" },
+    }),
+  );
+  assert.equal(wrong.status, 401);
+  await wrong.body?.cancel();
+  assert.equal(calls.stop, 0);
+  const ok = await h(
+    new Request("http://x/api/status", { headers: { authorization: "Bearer s3cret-token" } }),
+  );
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+});
+
+Deno.test("renderMetrics() leaves out sections that do not run", () => {
+  const text = renderMetrics({ ...SNAPSHOT, proxy: null, tunnel_server: null, upstreams: [] });
+  assert.ok(!text.includes("wmproxy_proxy_"));
+  assert.ok(!text.includes("wmproxy_tunnel_sessions"));
+  assert.match(text, /wmproxy_uptime_seconds 12\.5/);
+});
