@@ -225,6 +225,9 @@ async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
       return { ok: false, message: "the config is invalid; the running config is kept", errors };
     }
   };
+  // Signal handlers go in before any listener exists, so a signal that comes
+  // right after a "listening" event never meets the default (fatal) action.
+  const stopped = waitForStop(stopper.signal, () => void recheck());
   try {
     const program = stack.use(await startProgram(config, log));
     if (config.admin !== undefined) {
@@ -238,9 +241,11 @@ async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
     }
   } catch (err) {
     log.error(EVENTS.fatal, { error: errorMessage(err) });
+    stopper.abort();
+    await stopped;
     return 1;
   }
-  const why = await waitForStop(stopper.signal, () => void recheck());
+  const why = await stopped;
   log.info(EVENTS.stopping, { reason: why });
   await stack.disposeAsync();
   log.info(EVENTS.stopped, {});
