@@ -43,7 +43,10 @@ Deno.test("cli: usage errors exit 2 and say what was expected", async () => {
 Deno.test("cli: check exits 0 on config.example.yaml and 1 on every invalid fixture", async () => {
   const ok = await runWmproxy(["check", "-c", `${ROOT}config.example.yaml`]);
   assert.equal(ok.code, 0, ok.stderr);
-  assert.match(ok.stdout, /^ok: .*config\.example\.yaml \(sections: proxy, server, client, admin\)/);
+  assert.match(
+    ok.stdout,
+    /^ok: .*config\.example\.yaml \(sections: proxy, server, client, admin\)/,
+  );
   const names: string[] = [];
   for await (const e of Deno.readDir(INVALID)) names.push(e.name);
   const results = await Promise.all(names.map((n) => runWmproxy(["check", "-c", INVALID + n])));
