@@ -4,6 +4,7 @@
  * @module
  */
 import { Secret } from "./secret.ts";
+import { completeStreamSection } from "./stream_section.ts";
 import type {
   ClientConfig,
   Config,
@@ -191,6 +192,7 @@ export function completeConfig(input: ConfigInput): Config {
     proxy: input.proxy === undefined ? undefined : completeProxy(input.proxy),
     server: input.server === undefined ? undefined : completeServer(input.server),
     client: input.client === undefined ? undefined : completeClient(input.client),
+    stream: input.stream === undefined ? undefined : completeStreamSection(input.stream),
     admin: input.admin === undefined
       ? undefined
       : { listen: input.admin.listen ?? DEFAULT_ADMIN_LISTEN, token: input.admin.token },

@@ -14,6 +14,7 @@ import type {
   ProxyUser,
 } from "./types.ts";
 import type { Secret } from "./secret.ts";
+import type { StreamInput } from "./stream_section.ts";
 
 export interface ProxyInput {
   bind?: string | undefined;
@@ -51,6 +52,7 @@ export interface ConfigInput {
   server?: ServerInput | undefined;
   client?: ClientInput | undefined;
   admin?: AdminInput | undefined;
+  stream?: StreamInput | undefined;
   log?: LogInput | undefined;
 }
 

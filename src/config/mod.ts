@@ -23,3 +23,11 @@ export type {
   ServerInput,
 } from "./input.ts";
 export type * from "./types.ts";
+export { completeStreamSection, readStreamSection, wsProxyStreamConfig } from "./stream_section.ts";
+export type {
+  StreamConfig,
+  StreamProtocol,
+  StreamServerConfig,
+  WsProxyArgs,
+} from "./stream_section.ts";
+export type { UpstreamGroupConfig } from "./upstream_section.ts";

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Secret } from "./secret.ts";
+import type { StreamConfig } from "./stream_section.ts";
 import type { LogFormat, LogLevel } from "../observability/log.ts";
 
 /** A protocol the forward proxy can serve on its port. */
@@ -222,5 +223,6 @@ export interface Config {
   server: ServerConfig | undefined;
   client: ClientConfig | undefined;
   admin: AdminConfig | undefined;
+  stream: StreamConfig | undefined;
   log: LogConfig;
 }

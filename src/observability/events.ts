@@ -73,6 +73,20 @@ export const EVENTS = {
   mapping_request: "mapping_request",
   /** SIGHUP: the config was re-read. Fields: `result`, `message` or `error`. */
   reload: "reload",
+  /** An upstream server was marked down / up. Fields: `upstream`, `peer`, `reason` (`passive` or `active`), `error?`. */
+  upstream_peer_down: "upstream_peer_down",
+  upstream_peer_up: "upstream_peer_up",
+  /** Connecting to an upstream server failed; the next one is tried. Fields: `component`, `upstream`, `peer`, `error`. */
+  upstream_connect_failed: "upstream_connect_failed",
+  /** A UDP stream session started / ended. Fields: `component`, `listen`, `peer`, `target`, `datagrams_in`, `datagrams_out`, `bytes_in`, `bytes_out`, `ms`. */
+  udp_session_opened: "udp_session_opened",
+  udp_session_closed: "udp_session_closed",
+  /** Reverse proxy: one response, logged after its body. Fields: `server`, `location`, `remote_addr`, `method`, `uri`, `status`, `bytes`, `ms`, `upstream_addr`, `line` (the configured format). */
+  http_access: "http_access",
+  /** Reverse proxy: an upstream attempt failed. Fields: `upstream`, `kind` (connect, timeout, io), `error`, `uri`, `retry`. */
+  http_upstream_error: "http_upstream_error",
+  /** Reverse proxy: a request failed inside wmproxy (answered 500) or a listener problem. Fields: `uri`, `error`. */
+  http_error: "http_error",
 } as const;
 
 /** One of the known event names. */
