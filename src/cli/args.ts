@@ -28,7 +28,8 @@ export type Command =
   | "install-service"
   | "status"
   | "reload"
-  | "stop";
+  | "stop"
+  | "ws-proxy";
 
 /** The role(s) to run. */
 export type Mode = "proxy" | "client" | "server" | "reverse";
@@ -69,6 +70,10 @@ export interface CliOptions {
   names: string[] | undefined;
   /** gen-cert: replace existing files. */
   force: boolean;
+  /** ws-proxy: the bridge to run (validated by the stream section). */
+  wsProxy:
+    | { from: string | undefined; to: string | undefined; mode: string | undefined }
+    | undefined;
   /** Control API: listen address (run) or URL (status/reload/stop). */
   admin: string | undefined;
   adminToken: string | undefined;
@@ -91,6 +96,7 @@ const COMMANDS: readonly Command[] = [
   "status",
   "reload",
   "stop",
+  "ws-proxy",
 ];
 const PROTOCOLS: readonly ProxyProtocol[] = ["http", "https", "socks5"];
 
@@ -145,6 +151,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
         force: { type: "boolean" },
         "service-user": { type: "string" },
         admin: { type: "string" },
+        from: { type: "string" },
+        to: { type: "string" },
         "admin-token": { type: "string" },
         output: { type: "string" },
         bin: { type: "string" },
@@ -200,7 +208,10 @@ export function parseCli(argv: readonly string[]): CliOptions {
   }
   return {
     command,
-    mode: oneOf("--mode", values.mode, MODES),
+    mode: command === "ws-proxy" ? undefined : oneOf("--mode", values.mode, MODES),
+    wsProxy: command === "ws-proxy"
+      ? { from: values.from, to: values.to, mode: values.mode }
+      : undefined,
     config: values.config,
     help: values.help ?? false,
     logFormat: oneOf("--log-format", values["log-format"], ["text", "json"] as const),

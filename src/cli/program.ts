@@ -21,6 +21,7 @@ import type { VirtualStream } from "../mux/mod.ts";
 import { ERROR_CODES } from "../tunnel/mod.ts";
 import { formatHostPort } from "../transport/mod.ts";
 import type { StatusSnapshot } from "../admin/mod.ts";
+import { startStreamSection, type StreamSection } from "../stream/mod.ts";
 
 /** A relayed stream idle both ways this long is closed. */
 const RELAY_IDLE_TIMEOUT_MS = 3_600_000;
@@ -73,7 +74,11 @@ export async function startProgram(config: Config, log: Logger): Promise<Program
   let proxy: ForwardProxy | undefined;
   let client: CenterClient | undefined;
   let server: CenterServer | undefined;
+  let stream: StreamSection | undefined;
   try {
+    if (config.stream !== undefined) {
+      stream = stack.use(await startStreamSection(config.stream, { log }));
+    }
     if (config.proxy !== undefined) {
       proxy = stack.use(
         await startForwardProxy(config.proxy, { log: log.child({ component: "proxy" }) }),
@@ -112,6 +117,9 @@ export async function startProgram(config: Config, log: Logger): Promise<Program
       const m = server.mappings;
       if (m.httpAddr) listeners.push({ component: "http", addr: formatHostPort(m.httpAddr) });
       if (m.httpsAddr) listeners.push({ component: "https", addr: formatHostPort(m.httpsAddr) });
+    }
+    for (const l of stream?.listeners ?? []) {
+      listeners.push({ component: `stream/${l.protocol}`, addr: l.addr });
     }
     const p = proxy?.stats;
     return {
@@ -153,7 +161,16 @@ export async function startProgram(config: Config, log: Logger): Promise<Program
       tunnel_client: config.client && client
         ? { server: config.client.server, connected: client.connected }
         : null,
-      upstreams: [],
+      upstreams: (stream?.upstreams ?? []).flatMap((g) =>
+        g.status().map((u) => ({
+          group: g.name,
+          addr: u.addr,
+          backup: u.backup,
+          healthy: u.healthy,
+          active: u.active,
+          fails: u.fails,
+        }))
+      ),
     };
   }
 

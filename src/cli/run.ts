@@ -11,6 +11,7 @@ import {
   GEN_CERT_USAGE,
   INSTALL_SERVICE_USAGE,
   MAIN_USAGE,
+  WS_PROXY_USAGE,
 } from "./usage.ts";
 import { lowPorts, renderSystemdUnit } from "../service/systemd_unit.ts";
 import { certificateFingerprint, writeIdentity } from "../tls/mod.ts";
@@ -25,6 +26,7 @@ import {
   parseConfig,
   Secret,
   validateMappings,
+  wsProxyStreamConfig,
 } from "../config/mod.ts";
 import { errorMessage, EVENTS, Logger } from "../observability/mod.ts";
 import { startProgram } from "./program.ts";
@@ -138,6 +140,15 @@ function applyFlags(cli: CliOptions, input: ConfigInput): ConfigInput {
 }
 
 async function buildConfig(cli: CliOptions): Promise<Config> {
+  if (cli.wsProxy !== undefined) {
+    const base = parseConfig("", { source: "command line", override: (i) => applyFlags(cli, i) });
+    const stream = wsProxyStreamConfig({
+      from: cli.wsProxy.from ?? "",
+      to: cli.wsProxy.to ?? "",
+      mode: cli.wsProxy.mode ?? "",
+    });
+    return { ...base, proxy: undefined, stream };
+  }
   const override = (input: ConfigInput) => applyFlags(cli, input);
   if (cli.config !== undefined) return await loadConfig(cli.config, { override });
   return parseConfig("", { source: "command line", override });
@@ -192,7 +203,9 @@ async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
     throw err;
   }
   const log = new Logger({ level: config.log.level, format: config.log.format });
-  const sections = (["proxy", "server", "client"] as const).filter((s) => config[s] !== undefined);
+  const sections = (["proxy", "server", "client", "stream"] as const).filter((s) =>
+    config[s] !== undefined
+  );
   if (sections.length === 0) {
     log.error(EVENTS.fatal, {
       error:
@@ -444,6 +457,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       status: CONTROL_USAGE,
       reload: CONTROL_USAGE,
       stop: CONTROL_USAGE,
+      "ws-proxy": WS_PROXY_USAGE,
     };
     print(usage[cli.command] ?? MAIN_USAGE);
     return 0;
@@ -463,6 +477,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     case "stop":
       return await control(cli);
     case "run":
+    case "ws-proxy":
       return await serve(cli, options);
   }
 }

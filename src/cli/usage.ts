@@ -14,6 +14,7 @@ Usage:
   wmproxy gen-cert [--out DIR]               create a tunnel CA and server certificate
   wmproxy install-service [--mode M] [-c FILE] [--user U]   write a hardened systemd unit
   wmproxy status|reload|stop [--admin URL]   talk to a running instance's control API
+  wmproxy ws-proxy --from ADDR --to TARGET --mode ws2tcp|tcp2ws|tcp2wss   a TCP<->WebSocket bridge
   wmproxy version                            print the version
   wmproxy help                               this text
 
@@ -111,3 +112,11 @@ Talks to a running wmproxy's control API (its admin section, or --admin ADDR):
   reload   re-check the config file; this version applies changes on restart
   stop     stop gracefully (like SIGTERM)
 The address comes from --admin, else from admin.listen in -c FILE, else 127.0.0.1:8837.`;
+
+export const WS_PROXY_USAGE =
+  `Usage: wmproxy ws-proxy --from ADDR --to TARGET --mode ws2tcp|tcp2ws|tcp2wss
+
+  ws2tcp    accept WebSocket connections on ADDR, relay binary messages to TCP host:port TARGET
+  tcp2ws    accept TCP on ADDR, relay it over a WebSocket to ws://TARGET
+  tcp2wss   the same over TLS, to wss://TARGET
+Example: wmproxy ws-proxy --from 127.0.0.1:2222 --to wss://gw.example.com/ssh --mode tcp2wss`;

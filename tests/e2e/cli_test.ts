@@ -45,7 +45,7 @@ Deno.test("cli: check exits 0 on config.example.yaml and 1 on every invalid fixt
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(
     ok.stdout,
-    /^ok: .*config\.example\.yaml \(sections: proxy, server, client, admin\)/,
+    /^ok: .*config\.example\.yaml \(sections: proxy, server, client, stream, admin\)/,
   );
   const names: string[] = [];
   for await (const e of Deno.readDir(INVALID)) names.push(e.name);
