@@ -5,10 +5,15 @@
  * @module
  */
 import type { Scenario } from "../_scenario.ts";
+import { chainBulk } from "./chain_bulk.ts";
+import { chainHttp } from "./chain_http.ts";
 import { connectBulk } from "./connect_bulk.ts";
 import { forwardHttp } from "./forward_http.ts";
+import { httpMapping } from "./http_mapping.ts";
 import { mux } from "./mux.ts";
 import { socks5Bulk } from "./socks5_bulk.ts";
+import { tcpMapping } from "./tcp_mapping.ts";
+import { tunnelLatency } from "./tunnel_latency.ts";
 
 /** Every scenario, in running order. */
 export const SCENARIOS: readonly Scenario[] = [
@@ -16,4 +21,9 @@ export const SCENARIOS: readonly Scenario[] = [
   connectBulk,
   socks5Bulk,
   mux,
+  chainBulk,
+  chainHttp,
+  tcpMapping,
+  httpMapping,
+  tunnelLatency,
 ];
