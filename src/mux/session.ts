@@ -77,7 +77,7 @@ export interface SessionOptions {
   drainTimeoutMs?: number;
   /**
    * After reading frames of a live stream, send a zero-increment WINDOW_UPDATE
-   * on it (at most one per millisecond) so the transport carries our TCP ACK at
+   * on it (at most one per 0.25 ms) so the transport carries our TCP ACK at
    * once (§10). Set it on
    * the side whose peer cannot turn Nagle off (the client of a `Deno.listenTls`
    * server); otherwise replies over 16 KiB stall ~40 ms. @default false
@@ -133,7 +133,7 @@ const OUT_HIGH_WATER = 1024 * 1024;
 
 const EMPTY = new Uint8Array(0);
 /** Least time between two ACK-eliciting frames (SessionOptions.ackChatter). */
-const CHATTER_INTERVAL_MS = 1;
+const CHATTER_INTERVAL_MS = 0.25;
 
 interface PendingPing {
   t0: number;
@@ -649,7 +649,7 @@ export class Session implements AsyncDisposable {
       if (this.#phase !== OPEN || this.#out.bytes > 0) return;
       this.#lastChatter = performance.now();
       this.#queueFrame(FRAME_TYPE_WINDOW_UPDATE, 0, id, 0);
-    }, CHATTER_INTERVAL_MS);
+    }, 0);
   }
 
   #parse(): void {
