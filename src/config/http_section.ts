@@ -29,12 +29,13 @@
  *     format: '$remote_addr "$request" $status $bytes_sent "$http_referer" "$http_user_agent" $request_time $upstream_addr $upstream_response_time'
  *   # Inherited by every server and location unless they set their own:
  *   timeouts:
- *     client_header: 60s           # optional, default: 60s (see the report: not enforceable on Deno.serve)
+ *     client_header: 60s           # optional, default: 60s; reserved: Deno.serve has no header timeout yet
  *     client_body: 60s             # optional, default: 60s: gap between body reads
- *     keep_alive: 75s              # optional, default: 75s (see the report: not enforceable on Deno.serve)
- *     upstream_connect: 10s        # optional, default: 10s; added to upstream_read for the header wait
+ *     keep_alive: 75s              # optional, default: 75s; reserved: Deno.serve has no keep-alive timeout yet
+ *     upstream_connect: 10s        # optional, default: 10s; fetch cannot time connects alone, so the
+ *                                  #   wait for the response header is upstream_connect + upstream_read
  *     upstream_read: 60s           # optional, default: 60s; until the response header, and between body reads
- *     upstream_send: 60s           # optional, default: 60s; between request body writes
+ *     upstream_send: 60s           # optional, default: 60s; between chunks of a streamed request body
  *   max_body_size: 1MiB            # optional, default: 1MiB; larger request bodies get 413 (0 = no limit)
  *   allow: []                      # optional, default: [] (all). IPs or CIDRs, v4 and v6
  *   deny: []                       # optional, default: []. Checked before allow; 403
