@@ -29,7 +29,9 @@ export type Command =
   | "status"
   | "reload"
   | "stop"
-  | "ws-proxy";
+  | "ws-proxy"
+  | "file-server"
+  | "reverse-proxy";
 
 /** The role(s) to run. */
 export type Mode = "proxy" | "client" | "server" | "reverse";
@@ -70,6 +72,10 @@ export interface CliOptions {
   names: string[] | undefined;
   /** gen-cert: replace existing files. */
   force: boolean;
+  /** file-server: the directory to serve and whether to list directories. */
+  fileServer: { root: string | undefined; listen: string | undefined; browse: boolean } | undefined;
+  /** reverse-proxy: listen address and upstream URL. */
+  reverseProxy: { from: string | undefined; to: string | undefined } | undefined;
   /** ws-proxy: the bridge to run (validated by the stream section). */
   wsProxy:
     | { from: string | undefined; to: string | undefined; mode: string | undefined }
@@ -97,6 +103,8 @@ const COMMANDS: readonly Command[] = [
   "reload",
   "stop",
   "ws-proxy",
+  "file-server",
+  "reverse-proxy",
 ];
 const PROTOCOLS: readonly ProxyProtocol[] = ["http", "https", "socks5"];
 
@@ -152,6 +160,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
         "service-user": { type: "string" },
         admin: { type: "string" },
         from: { type: "string" },
+        root: { type: "string" },
+        browse: { type: "boolean" },
         to: { type: "string" },
         "admin-token": { type: "string" },
         output: { type: "string" },
@@ -212,6 +222,10 @@ export function parseCli(argv: readonly string[]): CliOptions {
     wsProxy: command === "ws-proxy"
       ? { from: values.from, to: values.to, mode: values.mode }
       : undefined,
+    fileServer: command === "file-server"
+      ? { root: values.root, listen: values.listen, browse: values.browse ?? false }
+      : undefined,
+    reverseProxy: command === "reverse-proxy" ? { from: values.from, to: values.to } : undefined,
     config: values.config,
     help: values.help ?? false,
     logFormat: oneOf("--log-format", values["log-format"], ["text", "json"] as const),

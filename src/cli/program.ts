@@ -22,6 +22,8 @@ import { ERROR_CODES } from "../tunnel/mod.ts";
 import { formatHostPort } from "../transport/mod.ts";
 import type { StatusSnapshot } from "../admin/mod.ts";
 import { startStreamSection, type StreamSection } from "../stream/mod.ts";
+import { type HttpSection, startHttpSection } from "../reverse/mod.ts";
+import type { UpstreamGroup } from "../upstream/mod.ts";
 
 /** A relayed stream idle both ways this long is closed. */
 const RELAY_IDLE_TIMEOUT_MS = 3_600_000;
@@ -75,7 +77,9 @@ export async function startProgram(config: Config, log: Logger): Promise<Program
   let client: CenterClient | undefined;
   let server: CenterServer | undefined;
   let stream: StreamSection | undefined;
+  let http: HttpSection | undefined;
   try {
+    if (config.http !== undefined) http = stack.use(await startHttpSection(config.http, { log }));
     if (config.stream !== undefined) {
       stream = stack.use(await startStreamSection(config.stream, { log }));
     }
@@ -121,6 +125,13 @@ export async function startProgram(config: Config, log: Logger): Promise<Program
     for (const l of stream?.listeners ?? []) {
       listeners.push({ component: `stream/${l.protocol}`, addr: l.addr });
     }
+    for (const l of http?.listeners ?? []) {
+      listeners.push({ component: l.tls ? "http/tls" : "http", addr: l.addr });
+    }
+    const groups: UpstreamGroup[] = [
+      ...(stream?.upstreams ?? []),
+      ...(http?.upstreams.values() ?? []),
+    ];
     const p = proxy?.stats;
     return {
       version: VERSION,
@@ -161,7 +172,7 @@ export async function startProgram(config: Config, log: Logger): Promise<Program
       tunnel_client: config.client && client
         ? { server: config.client.server, connected: client.connected }
         : null,
-      upstreams: (stream?.upstreams ?? []).flatMap((g) =>
+      upstreams: groups.flatMap((g) =>
         g.status().map((u) => ({
           group: g.name,
           addr: u.addr,

@@ -28,6 +28,7 @@ import {
   validateMappings,
   wsProxyStreamConfig,
 } from "../config/mod.ts";
+import { fileServerSectionConfig, reverseProxySectionConfig } from "../config/http_section.ts";
 import { errorMessage, EVENTS, Logger } from "../observability/mod.ts";
 import { startProgram } from "./program.ts";
 import { type ReloadResult, startAdminServer } from "../admin/mod.ts";
@@ -58,6 +59,7 @@ function wantedSections(cli: CliOptions): { proxy: boolean; server: boolean; cli
   if (cli.mode === "proxy") return { proxy: true, server: false, client: false };
   if (cli.mode === "server") return { proxy: false, server: true, client: false };
   if (cli.mode === "client") return { proxy: false, server: false, client: true };
+  if (cli.mode === "reverse") return { proxy: false, server: false, client: false };
   const proxyFlags = cli.bind !== undefined || cli.user !== undefined ||
     cli.protocols !== undefined ||
     cli.allowOpen;
@@ -71,7 +73,12 @@ function wantedSections(cli: CliOptions): { proxy: boolean; server: boolean; cli
 /** Applies quick flags over the file's (validated) input; `--mode` keeps only its section. */
 function applyFlags(cli: CliOptions, input: ConfigInput): ConfigInput {
   const want = wantedSections(cli);
-  const out: ConfigInput = cli.mode === undefined ? { ...input } : { log: input.log };
+  // With --mode only that role runs (plus the control API and logging settings).
+  const out: ConfigInput = cli.mode === undefined ? { ...input } : {
+    log: input.log,
+    admin: input.admin,
+    ...(cli.mode === "reverse" ? { http: input.http } : {}),
+  };
   if (want.proxy) {
     const proxy = { ...(input.proxy ?? {}) };
     if (cli.bind !== undefined) proxy.bind = cli.bind;
@@ -140,6 +147,26 @@ function applyFlags(cli: CliOptions, input: ConfigInput): ConfigInput {
 }
 
 async function buildConfig(cli: CliOptions): Promise<Config> {
+  if (cli.fileServer !== undefined || cli.reverseProxy !== undefined) {
+    const base = parseConfig("", { source: "command line", override: (i) => applyFlags(cli, i) });
+    let http;
+    try {
+      http = cli.fileServer
+        ? fileServerSectionConfig({
+          root: cli.fileServer.root ?? ".",
+          ...(cli.fileServer.listen === undefined ? {} : { listen: cli.fileServer.listen }),
+          browse: cli.fileServer.browse,
+        })
+        : reverseProxySectionConfig({
+          from: cli.reverseProxy!.from ?? "",
+          to: cli.reverseProxy!.to ?? "",
+        });
+    } catch (err) {
+      if (err instanceof SyntaxError) throw new UsageError(err.message);
+      throw err;
+    }
+    return { ...base, proxy: undefined, http };
+  }
   if (cli.wsProxy !== undefined) {
     const base = parseConfig("", { source: "command line", override: (i) => applyFlags(cli, i) });
     const stream = wsProxyStreamConfig({
@@ -188,10 +215,6 @@ function waitForStop(signal: AbortSignal | undefined, onHangup: () => void): Pro
 }
 
 async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
-  if (cli.mode === "reverse") {
-    printError(`wmproxy: Cannot start mode "${cli.mode}": it is not available in this version yet`);
-    return 1;
-  }
   let config: Config;
   try {
     config = await buildConfig(cli);
@@ -203,7 +226,7 @@ async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
     throw err;
   }
   const log = new Logger({ level: config.log.level, format: config.log.format });
-  const sections = (["proxy", "server", "client", "stream"] as const).filter((s) =>
+  const sections = (["proxy", "server", "client", "stream", "http"] as const).filter((s) =>
     config[s] !== undefined
   );
   if (sections.length === 0) {
@@ -211,8 +234,8 @@ async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
       error:
         `Cannot start: ${
           cli.config ?? "the config"
-        } has no section to run; add "proxy:", "server:" or ` +
-        `"client:", or pass --mode`,
+        } has no section to run; add one of "proxy:", "server:", "client:", "stream:" ` +
+        `or "http:" (--mode reverse runs the "http:" section of -c FILE)`,
     });
     return 1;
   }
@@ -478,6 +501,8 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       return await control(cli);
     case "run":
     case "ws-proxy":
+    case "file-server":
+    case "reverse-proxy":
       return await serve(cli, options);
   }
 }

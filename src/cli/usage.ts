@@ -15,6 +15,8 @@ Usage:
   wmproxy install-service [--mode M] [-c FILE] [--user U]   write a hardened systemd unit
   wmproxy status|reload|stop [--admin URL]   talk to a running instance's control API
   wmproxy ws-proxy --from ADDR --to TARGET --mode ws2tcp|tcp2ws|tcp2wss   a TCP<->WebSocket bridge
+  wmproxy file-server --root DIR [--listen ADDR] [--browse]   serve a directory
+  wmproxy reverse-proxy --from ADDR --to URL                 proxy one origin
   wmproxy version                            print the version
   wmproxy help                               this text
 
@@ -22,7 +24,7 @@ Modes:
   proxy     HTTP, HTTPS (CONNECT) and SOCKS5 forward proxy on one port (default)
   server    tunnel server: accepts tunnel clients (TLS, token auth) and proxies their traffic
   client    tunnel client: a local proxy port whose connections go through the tunnel
-  reverse   reverse proxy   — not available in this version yet
+  reverse   reverse proxy and web server: the http section of the config file
   With -c FILE and no --mode, every section present in the file runs.
 
 Forward proxy flags (--mode proxy):

@@ -5,6 +5,7 @@
  */
 import { Secret } from "./secret.ts";
 import { completeStreamSection } from "./stream_section.ts";
+import { completeHttpSection } from "./http_section.ts";
 import type {
   ClientConfig,
   Config,
@@ -193,6 +194,7 @@ export function completeConfig(input: ConfigInput): Config {
     server: input.server === undefined ? undefined : completeServer(input.server),
     client: input.client === undefined ? undefined : completeClient(input.client),
     stream: input.stream === undefined ? undefined : completeStreamSection(input.stream),
+    http: input.http === undefined ? undefined : completeHttpSection(input.http),
     admin: input.admin === undefined
       ? undefined
       : { listen: input.admin.listen ?? DEFAULT_ADMIN_LISTEN, token: input.admin.token },

@@ -15,6 +15,7 @@ import type {
 } from "./types.ts";
 import type { Secret } from "./secret.ts";
 import type { StreamInput } from "./stream_section.ts";
+import type { HttpSectionInput } from "./http_section.ts";
 
 export interface ProxyInput {
   bind?: string | undefined;
@@ -53,6 +54,7 @@ export interface ConfigInput {
   client?: ClientInput | undefined;
   admin?: AdminInput | undefined;
   stream?: StreamInput | undefined;
+  http?: HttpSectionInput | undefined;
   log?: LogInput | undefined;
 }
 

@@ -7,6 +7,7 @@
  */
 import type { Secret } from "./secret.ts";
 import type { StreamConfig } from "./stream_section.ts";
+import type { HttpSectionConfig } from "./http_section.ts";
 import type { LogFormat, LogLevel } from "../observability/log.ts";
 
 /** A protocol the forward proxy can serve on its port. */
@@ -224,5 +225,7 @@ export interface Config {
   client: ClientConfig | undefined;
   admin: AdminConfig | undefined;
   stream: StreamConfig | undefined;
+  /** The reverse proxy and web server. */
+  http: HttpSectionConfig | undefined;
   log: LogConfig;
 }

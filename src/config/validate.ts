@@ -11,6 +11,7 @@ import { Secret } from "./secret.ts";
 import type { ConfigIssue } from "./errors.ts";
 import { compact, ConfigReader, describe, type KeyPath, type Locate } from "./reader.ts";
 import { readStreamSection } from "./stream_section.ts";
+import { readHttpSection } from "./http_section.ts";
 
 export type { KeyPath, Locate } from "./reader.ts";
 export { formatPath } from "./reader.ts";
@@ -33,9 +34,6 @@ import type {
   ProxyProtocol,
   ProxyUser,
 } from "./types.ts";
-
-/** Sections the program knows but this version does not run yet. */
-const PLANNED_SECTIONS = ["http"] as const;
 
 const NAME_REGEXP = /^[A-Za-z0-9_.-]{1,64}$/;
 const PIN_REGEXP = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$/;
@@ -559,20 +557,16 @@ export function validateConfig(
 ): { input: ConfigInput; issues: ConfigIssue[] } {
   const r = new ConfigReader(locate);
   if (doc === null || doc === undefined) return { input: {}, issues: [] };
-  const known = ["proxy", "server", "client", "stream", "admin", "log", ...PLANNED_SECTIONS];
+  const known = ["proxy", "server", "client", "stream", "http", "admin", "log"];
   const t = r.table(doc, [], known);
   if (t === undefined) return { input: {}, issues: r.issues };
-  for (const section of PLANNED_SECTIONS) {
-    if (t[section] !== undefined) {
-      r.fail([section], `section "${section}" is not available in this version of wmproxy yet`);
-    }
-  }
   const input = compact({
     proxy: t.proxy === undefined ? undefined : readProxy(r, t.proxy),
     server: t.server === undefined ? undefined : readServer(r, t.server),
     client: t.client === undefined ? undefined : readClient(r, t.client),
     admin: t.admin === undefined ? undefined : readAdmin(r, t.admin),
     stream: t.stream === undefined ? undefined : readStreamSection(r, t.stream),
+    http: t.http === undefined ? undefined : readHttpSection(r, t.http),
     log: t.log === undefined ? undefined : readLog(r, t.log),
   });
   return { input, issues: r.issues };

@@ -45,7 +45,7 @@ Deno.test("cli: check exits 0 on config.example.yaml and 1 on every invalid fixt
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(
     ok.stdout,
-    /^ok: .*config\.example\.yaml \(sections: proxy, server, client, stream, admin\)/,
+    /^ok: .*config\.example\.yaml \(sections: proxy, server, client, stream, http, admin\)/,
   );
   const names: string[] = [];
   for await (const e of Deno.readDir(INVALID)) names.push(e.name);
@@ -74,10 +74,10 @@ Deno.test("cli: a listen failure exits 1 with the reason", async () => {
   assert.match(fatal[0]!, /Cannot listen on/);
 });
 
-Deno.test("cli: a mode that is not built yet says so and exits 1", async () => {
-  const r = await runWmproxy(["--mode", "reverse"]);
+Deno.test("cli: --mode reverse without an http section says what to add and exits 1", async () => {
+  const r = await runWmproxy(["--mode", "reverse", "--log-format", "json"]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /Cannot start mode "reverse": it is not available in this version yet/);
+  assert.match(r.stderr, /Cannot start: .*has no section to run/);
 });
 
 Deno.test("cli: SIGTERM stops the proxy gracefully with exit 0", async () => {
