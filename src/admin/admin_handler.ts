@@ -18,6 +18,8 @@ export interface ReloadResult {
   message: string;
   /** Validation problems, when the new config is invalid. */
   errors?: string[];
+  /** What changed, section by section, when it was applied. */
+  report?: unknown;
 }
 
 /** What the handler needs from the program. */

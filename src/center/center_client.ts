@@ -7,11 +7,17 @@
  *
  * @module
  */
-import type { ClientConfig } from "../config/types.ts";
+import type { ClientConfig, MappingConfig } from "../config/types.ts";
+import { configKey } from "../config/compare.ts";
 import { errorMessage, EVENTS, type Logger } from "../observability/mod.ts";
 import { Session, type VirtualStream } from "../mux/mod.ts";
 import { ERROR_CODES, type OpenMessage, type RegisterResultMessage } from "../tunnel/mod.ts";
-import { registerMappings, serveMappingStream } from "./mapping_client.ts";
+import {
+  type NextAnswer,
+  registerMappings,
+  serveMappingStream,
+  unregisterMappings,
+} from "./mapping_client.ts";
 import {
   type ByteConn,
   formatHostPort,
@@ -39,6 +45,12 @@ export interface CenterClient extends AsyncDisposable {
    * Rejects with a message that says the tunnel is down.
    */
   openStream(info: OpenMessage): Promise<VirtualStream>;
+  /**
+   * Applies a new mapping list in place (reload): the live session withdraws
+   * removed mappings and registers added or changed ones; later reconnects
+   * register the new list.
+   */
+  updateMappings(mappings: readonly MappingConfig[]): Promise<void>;
   /** Graceful stop: GO_AWAY, open streams may finish up to `shutdown_timeout`. */
   close(): Promise<void>;
 }
@@ -61,6 +73,10 @@ export function startCenterClient(
   let waiters: ((s: Session | null) => void)[] = [];
   const tasks = new Set<Promise<void>>();
   let connections = 0;
+  /** The mappings in force (a reload may change them). */
+  let mappings: readonly MappingConfig[] = config.mappings;
+  /** The live session's register/unregister channel; operations on it run one at a time. */
+  let registrar: { session: Session; next: NextAnswer; chain: Promise<void> } | null = null;
 
   let listener: ReturnType<typeof listenTcp> | undefined;
   if (config.bind !== undefined) {
@@ -108,8 +124,9 @@ export function startCenterClient(
         // The server's Deno.listenTls socket keeps Nagle on: elicit our ACKs (§10).
         ackChatter: config.tls.enabled,
         onStream: (s) => {
-          if (s.info.kind === "mapping") track(serveMappingStream(s, config, log, abort.signal));
-          else s.reset(ERROR_CODES.NOT_FOUND);
+          if (s.info.kind === "mapping") {
+            track(serveMappingStream(s, { ...config, mappings }, log, abort.signal));
+          } else s.reset(ERROR_CODES.NOT_FOUND);
         },
       });
       const result = await clientHandshake(session, {
@@ -168,16 +185,16 @@ export function startCenterClient(
   async function controlLoop(session: Session): Promise<void> {
     const answers: RegisterResultMessage[] = [];
     const waiter: { wake: (() => void) | null } = { wake: null };
-    const next = async (): Promise<RegisterResultMessage | null> => {
+    const next: NextAnswer = async () => {
       while (answers.length === 0) {
         if (!session.isOpen) return null;
         await new Promise<void>((r) => waiter.wake = r);
       }
       return answers.shift()!;
     };
-    const registering = registerMappings(session, config, next, log).catch((err) => {
-      log.error(EVENTS.mapping_failed, { component: "client", error: errorMessage(err) });
-    });
+    const reg = { session, next, chain: Promise.resolve() };
+    registrar = reg;
+    enqueue(reg, () => registerMappings(session, mappings, next, log));
     for await (const m of session.controlMessages()) {
       if (m.type === "register_result") {
         answers.push(m);
@@ -185,7 +202,28 @@ export function startCenterClient(
       }
     }
     waiter.wake?.();
-    await registering;
+    if (registrar === reg) registrar = null;
+    await reg.chain;
+  }
+
+  function enqueue(reg: { chain: Promise<void> }, op: () => Promise<void>): Promise<void> {
+    reg.chain = reg.chain.then(op).catch((err) => {
+      log.error(EVENTS.mapping_failed, { component: "client", error: errorMessage(err) });
+    });
+    return reg.chain;
+  }
+
+  function updateMappings(next: readonly MappingConfig[]): Promise<void> {
+    const before = new Map(mappings.map((m) => [m.name, configKey(m)]));
+    const removed = mappings.map((m) => m.name).filter((n) => !next.some((m) => m.name === n));
+    const changed = next.filter((m) => before.get(m.name) !== configKey(m));
+    mappings = next;
+    const reg = registrar;
+    if (reg === null || (removed.length === 0 && changed.length === 0)) return Promise.resolve();
+    return enqueue(reg, async () => {
+      await unregisterMappings(reg.session, removed, reg.next, log);
+      await registerMappings(reg.session, changed, reg.next, log);
+    });
   }
 
   function waitForSession(): Promise<Session | null> {
@@ -289,6 +327,7 @@ export function startCenterClient(
       return current !== null && current.isOpen;
     },
     openStream,
+    updateMappings,
     close,
     [Symbol.asyncDispose]: close,
   });

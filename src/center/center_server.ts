@@ -46,6 +46,12 @@ export interface CenterServer extends AsyncDisposable {
   /** Mapping registrations and the public HTTP/HTTPS/TCP/UDP listeners. */
   readonly mappings: MappingService;
   /**
+   * Applies token and limit changes in place (reload): sessions whose token was
+   * removed or changed are closed, the others get their token's new policy.
+   * Listener, TLS and mapping-listener changes need a restart instead.
+   */
+  update(next: ServerConfig): void;
+  /**
    * Graceful stop: no new clients, GO_AWAY to every session, open streams may
    * finish for up to `shutdown_timeout`, then everything is closed.
    */
@@ -97,6 +103,8 @@ export async function startCenterServer(
     throw err;
   }
   const registry = new SessionRegistry();
+  /** Tokens and limits in force; a reload replaces them. */
+  let live = config;
   const throttle = new AuthThrottle();
   const pending = new Set<ByteConn>();
   const tasks = new Set<Promise<void>>();
@@ -166,7 +174,7 @@ export async function startCenterServer(
       let result;
       try {
         result = await serverHandshake(session, {
-          tokens: config.tokens,
+          tokens: live.tokens,
           sessionId: id,
           failureDelayMs: () => throttle.delayFor(ip),
         });
@@ -182,13 +190,13 @@ export async function startCenterServer(
         pending.delete(conn);
       }
       throttle.succeed(ip);
-      if (stopping || registry.size >= config.max_clients) {
+      if (stopping || registry.size >= live.max_clients) {
         log.warn(EVENTS.client_refused, {
           component: "tunnel",
           peer,
           reason: stopping
             ? "the server is shutting down"
-            : `max_clients (${config.max_clients}) reached`,
+            : `max_clients (${live.max_clients}) reached`,
         });
         session.goAway(ERROR_CODES.REFUSED_STREAM);
         await session.closed;
@@ -343,9 +351,28 @@ export async function startCenterServer(
     return await closing;
   }
 
+  function update(next: ServerConfig): void {
+    live = next;
+    for (const c of registry.list()) {
+      const token = next.tokens.find((t) => t.name === c.token.name);
+      if (token === undefined || token.token.reveal() !== c.token.token.reveal()) {
+        log.warn(EVENTS.client_refused, {
+          component: "tunnel",
+          session: c.id,
+          peer: c.peer,
+          reason: `token "${c.token.name}" was removed or changed by a reload`,
+        });
+        c.session.goAway(ERROR_CODES.AUTH_FAILED);
+        continue;
+      }
+      c.token = token;
+    }
+  }
+
   return {
     addr,
     identity,
+    update,
     registry,
     mappings,
     close,

@@ -46,22 +46,25 @@ export function mappingSpec(m: MappingConfig): MappingSpec {
   };
 }
 
+/** Waits for the server's next answer to a register or unregister on this session. */
+export type NextAnswer = () => Promise<RegisterResultMessage | null>;
+
 /**
- * Sends every mapping in one `register` and logs each result
- * (`mapping_ready` / `mapping_failed`). `results` yields the server's answers.
+ * Sends `mappings` in one `register` and logs each result
+ * (`mapping_ready` / `mapping_failed`).
  */
 export async function registerMappings(
   session: Session,
-  config: ClientConfig,
-  next: () => Promise<RegisterResultMessage | null>,
+  mappings: readonly MappingConfig[],
+  next: NextAnswer,
   log: Logger,
 ): Promise<void> {
-  if (config.mappings.length === 0) return;
+  if (mappings.length === 0) return;
   const requestId = Math.floor(Math.random() * 0xffffffff);
   session.sendControl({
     type: "register",
     request_id: requestId,
-    mappings: config.mappings.map(mappingSpec),
+    mappings: mappings.map(mappingSpec),
   });
   const answer = await next();
   if (answer === null) return; // session ended
@@ -80,6 +83,25 @@ export async function registerMappings(
         reason: r.message,
       });
     }
+  }
+}
+
+/** Withdraws mappings from the server (a reload removed them) and logs `mapping_removed`. */
+export async function unregisterMappings(
+  session: Session,
+  names: readonly string[],
+  next: NextAnswer,
+  log: Logger,
+): Promise<void> {
+  if (names.length === 0) return;
+  session.sendControl({
+    type: "unregister",
+    request_id: Math.floor(Math.random() * 0xffffffff),
+    names: [...names],
+  });
+  const answer = await next();
+  for (const r of answer?.results ?? []) {
+    log.info(EVENTS.mapping_removed, { component: "client", mapping: r.name });
   }
 }
 

@@ -11,7 +11,7 @@ import type { TokenPolicy } from "../config/types.ts";
 export interface ClientSession {
   /** Server-assigned id, also sent to the client as `session_id`. */
   id: string;
-  /** The token it proved, with its policy. */
+  /** The token it proved, with its policy (a reload may update the policy). */
   token: TokenPolicy;
   /** The name from its hello, if any. */
   name: string | undefined;

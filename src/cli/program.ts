@@ -6,7 +6,7 @@
  * @module
  */
 import { VERSION } from "../version.ts";
-import type { Config } from "../config/mod.ts";
+import { type Config, sameConfig } from "../config/mod.ts";
 import { errorMessage, EVENTS, type Logger } from "../observability/mod.ts";
 import { type ForwardProxy, relay, serveProxyConnection, startForwardProxy } from "../proxy/mod.ts";
 import {
@@ -32,6 +32,12 @@ const RELAY_IDLE_TIMEOUT_MS = 3_600_000;
 export interface Program extends AsyncDisposable {
   /** A snapshot for the control API. */
   status(): StatusSnapshot;
+  /**
+   * Applies a new (valid) config: unchanged sections keep their listeners and
+   * connections, small changes apply in place, and only a section whose
+   * listener or TLS changed restarts. A failed start leaves that section off.
+   */
+  reload(next: Config): Promise<ReloadReport>;
 }
 
 /** On a relay node: a client's proxy stream becomes a stream to our own parent. */
@@ -69,45 +75,150 @@ async function relayToParent(
   });
 }
 
+/** What a reload did, section by section. */
+export interface ReloadReport {
+  /** Unchanged: listeners and connections untouched. */
+  kept: string[];
+  /** Changed and applied in place: listeners and connections kept. */
+  updated: string[];
+  /** Changed where a restart is needed (listen address, TLS, …): only that section restarted. */
+  restarted: string[];
+  started: string[];
+  stopped: string[];
+  /** Sections that could not start with the new config (left off; fix and reload again). */
+  failed: { section: string; error: string }[];
+}
+
+/** Server keys a running tunnel server takes in place; any other change restarts it. */
+const SERVER_IN_PLACE = ["tokens", "proxy", "max_clients", "shutdown_timeout_ms"] as const;
+
+function without<T extends object>(value: T | undefined, keys: readonly string[]): unknown {
+  if (value === undefined) return undefined;
+  return Object.fromEntries(Object.entries(value).filter(([k]) => !keys.includes(k)));
+}
+
 /** Starts every section of `config`; rejects (after stopping what started) on the first failure. */
 export async function startProgram(config: Config, log: Logger): Promise<Program> {
-  const stack = new AsyncDisposableStack();
   const startedAt = new Date();
+  let current = config;
   let proxy: ForwardProxy | undefined;
   let client: CenterClient | undefined;
   let server: CenterServer | undefined;
   let stream: StreamSection | undefined;
   let http: HttpSection | undefined;
+  /** The server's proxy settings for tunnelled streams (a reload may change them). */
+  let serverProxy = config.server?.proxy;
+  let streams = 0;
+  // Relayed streams go to whichever client runs now (a reload may replace it).
+  const onProxyStream: ProxyStreamHandler = (stream, from) =>
+    client !== undefined ? relayToParent(stream, from, client, log) : serveProxyConnection(stream, {
+      config: serverProxy!,
+      log: log.child({ component: "tunnel", session: from.id }),
+      id: `${from.id}/${++streams}`,
+    });
+
+  const starters = {
+    http: async (c: Config) => http = c.http && await startHttpSection(c.http, { log }),
+    stream: async (c: Config) => stream = c.stream && await startStreamSection(c.stream, { log }),
+    proxy: async (c: Config) =>
+      proxy = c.proxy &&
+        await startForwardProxy(c.proxy, { log: log.child({ component: "proxy" }) }),
+    client: async (c: Config) => client = c.client && await startCenterClient(c.client, { log }),
+    server: async (c: Config) => {
+      serverProxy = c.server?.proxy;
+      server = c.server && await startCenterServer(c.server, { log, onProxyStream });
+    },
+  } as const;
+  type Section = keyof typeof starters;
+  const ORDER: readonly Section[] = ["http", "stream", "proxy", "client", "server"];
+  const running = (name: Section): AsyncDisposable | undefined =>
+    ({ http, stream, proxy, client, server })[name];
+  const stop = async (name: Section) => {
+    await running(name)?.[Symbol.asyncDispose]();
+    if (name === "http") http = undefined;
+    else if (name === "stream") stream = undefined;
+    else if (name === "proxy") proxy = undefined;
+    else if (name === "client") client = undefined;
+    else server = undefined;
+  };
+  const stopAll = async () => {
+    for (const name of [...ORDER].reverse()) await stop(name);
+  };
+
   try {
-    if (config.http !== undefined) http = stack.use(await startHttpSection(config.http, { log }));
-    if (config.stream !== undefined) {
-      stream = stack.use(await startStreamSection(config.stream, { log }));
-    }
-    if (config.proxy !== undefined) {
-      proxy = stack.use(
-        await startForwardProxy(config.proxy, { log: log.child({ component: "proxy" }) }),
-      );
-    }
-    if (config.client !== undefined) {
-      client = stack.use(await startCenterClient(config.client, { log }));
-    }
-    if (config.server !== undefined) {
-      const section = config.server;
-      const parent = client;
-      let streams = 0;
-      const onProxyStream: ProxyStreamHandler = parent
-        ? (stream, from) => relayToParent(stream, from, parent, log)
-        : (stream, from) =>
-          serveProxyConnection(stream, {
-            config: section.proxy,
-            log: log.child({ component: "tunnel", session: from.id }),
-            id: `${from.id}/${++streams}`,
-          });
-      server = stack.use(await startCenterServer(section, { log, onProxyStream }));
-    }
+    for (const name of ORDER) await starters[name](config);
   } catch (err) {
-    await stack.disposeAsync();
+    await stopAll();
     throw err;
+  }
+
+  async function reload(next: Config): Promise<ReloadReport> {
+    const report: ReloadReport = {
+      kept: [],
+      updated: [],
+      restarted: [],
+      started: [],
+      stopped: [],
+      failed: [],
+    };
+    const prev = current;
+    current = next;
+    // Stop first in reverse order (the server relays through the client), then start in order.
+    const toRestart: Section[] = [];
+    for (const name of [...ORDER].reverse()) {
+      const a = prev[name];
+      const b = next[name];
+      if (sameConfig(a, b)) {
+        if (a !== undefined) report.kept.push(name);
+        continue;
+      }
+      if (a === undefined) {
+        toRestart.push(name);
+        report.started.push(name);
+        continue;
+      }
+      if (b === undefined) {
+        await stop(name);
+        report.stopped.push(name);
+        continue;
+      }
+      if (name === "proxy" && prev.proxy!.bind === next.proxy!.bind && proxy) {
+        proxy.updateConfig(next.proxy!);
+        report.updated.push(name);
+        continue;
+      }
+      if (
+        name === "client" && client &&
+        sameConfig(without(prev.client, ["mappings"]), without(next.client, ["mappings"]))
+      ) {
+        await client.updateMappings(next.client!.mappings);
+        report.updated.push(name);
+        continue;
+      }
+      if (
+        name === "server" && server &&
+        sameConfig(without(prev.server, SERVER_IN_PLACE), without(next.server, SERVER_IN_PLACE))
+      ) {
+        serverProxy = next.server!.proxy;
+        server.update(next.server!);
+        report.updated.push(name);
+        continue;
+      }
+      await stop(name);
+      toRestart.push(name);
+      report.restarted.push(name);
+    }
+    for (const name of ORDER) {
+      if (!toRestart.includes(name)) continue;
+      try {
+        await starters[name](next);
+      } catch (err) {
+        report.failed.push({ section: name, error: errorMessage(err) });
+      }
+    }
+    if (report.failed.length > 0) log.error(EVENTS.reload_applied, { ...report });
+    else log.info(EVENTS.reload_applied, { ...report });
+    return report;
   }
 
   function status(): StatusSnapshot {
@@ -169,8 +280,8 @@ export async function startProgram(config: Config, log: Logger): Promise<Program
           mappings: server.mappings.entries(),
         }
         : null,
-      tunnel_client: config.client && client
-        ? { server: config.client.server, connected: client.connected }
+      tunnel_client: current.client && client
+        ? { server: current.client.server, connected: client.connected }
         : null,
       upstreams: groups.flatMap((g) =>
         g.status().map((u) => ({
@@ -187,6 +298,7 @@ export async function startProgram(config: Config, log: Logger): Promise<Program
 
   return {
     status,
-    [Symbol.asyncDispose]: () => stack.disposeAsync(),
+    reload,
+    [Symbol.asyncDispose]: stopAll,
   };
 }

@@ -30,7 +30,7 @@ import {
 } from "../config/mod.ts";
 import { fileServerSectionConfig, reverseProxySectionConfig } from "../config/http_section.ts";
 import { errorMessage, EVENTS, Logger } from "../observability/mod.ts";
-import { startProgram } from "./program.ts";
+import { type Program, startProgram } from "./program.ts";
 import { type ReloadResult, startAdminServer } from "../admin/mod.ts";
 
 /** Options for {@link run}. */
@@ -243,15 +243,14 @@ async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
   await using stack = new AsyncDisposableStack();
   const stopper = new AbortController();
   options.signal?.addEventListener("abort", () => stopper.abort(), { once: true });
-  // Hot reload is not in this version: a reload re-checks the file so an operator
-  // learns at once whether the edit is valid, and says that a restart applies it.
-  const recheck = async (): Promise<ReloadResult> => {
+  // Reload (SIGHUP, POST /api/reload): re-read and validate; on success apply
+  // it section by section, keeping what did not change. One reload at a time.
+  let program: Program | undefined;
+  let reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, message: "" });
+  const reloadOnce = async (): Promise<ReloadResult> => {
+    let next: Config;
     try {
-      await buildConfig(cli);
-      const message =
-        "the config is valid; this version applies it on restart (systemctl restart), not on reload";
-      log.warn(EVENTS.reload, { result: "valid, not applied", message });
-      return { ok: true, message };
+      next = await buildConfig(cli);
     } catch (err) {
       log.error(EVENTS.reload, {
         result: "invalid, kept the running config",
@@ -260,17 +259,31 @@ async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
       const errors = err instanceof ConfigError ? err.issues.map(formatIssue) : [errorMessage(err)];
       return { ok: false, message: "the config is invalid; the running config is kept", errors };
     }
+    if (program === undefined) {
+      return { ok: false, message: "the program is still starting; try again" };
+    }
+    const report = await program.reload(next);
+    const ok = report.failed.length === 0;
+    log.info(EVENTS.reload, { result: ok ? "applied" : "applied with failures" });
+    return {
+      ok,
+      message: ok ? "applied" : "applied, but some sections could not start",
+      ...(ok ? {} : { errors: report.failed.map((f) => `${f.section}: ${f.error}`) }),
+      report,
+    };
   };
+  const recheck = (): Promise<ReloadResult> => reloading = reloading.then(reloadOnce, reloadOnce);
   // Signal handlers go in before any listener exists, so a signal that comes
   // right after a "listening" event never meets the default (fatal) action.
   const stopped = waitForStop(stopper.signal, () => void recheck());
   try {
-    const program = stack.use(await startProgram(config, log));
+    const started = stack.use(await startProgram(config, log));
+    program = started;
     if (config.admin !== undefined) {
       stack.use(startAdminServer(config.admin.listen, {
         log,
         token: config.admin.token?.reveal(),
-        status: () => program.status(),
+        status: () => started.status(),
         reload: recheck,
         stop: () => stopper.abort(),
       }));

@@ -111,7 +111,7 @@ export const CONTROL_USAGE =
 
 Talks to a running wmproxy's control API (its admin section, or --admin ADDR):
   status   print the status as JSON (listeners, tunnel sessions, mappings, upstreams)
-  reload   re-check the config file; this version applies changes on restart
+  reload   re-read the config file and apply it, keeping unchanged sections and their connections
   stop     stop gracefully (like SIGTERM)
 The address comes from --admin, else from admin.listen in -c FILE, else 127.0.0.1:8837.`;
 

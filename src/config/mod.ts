@@ -31,3 +31,4 @@ export type {
   WsProxyArgs,
 } from "./stream_section.ts";
 export type { UpstreamGroupConfig } from "./upstream_section.ts";
+export { configKey, sameConfig } from "./compare.ts";

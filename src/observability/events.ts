@@ -87,6 +87,10 @@ export const EVENTS = {
   http_upstream_error: "http_upstream_error",
   /** Reverse proxy: a request failed inside wmproxy (answered 500) or a listener problem. Fields: `uri`, `error`. */
   http_error: "http_error",
+  /** Client: a reload withdrew a mapping. Fields: `mapping`. */
+  mapping_removed: "mapping_removed",
+  /** A reload applied a new config. Fields: `kept`, `updated`, `restarted`. */
+  reload_applied: "reload_applied",
 } as const;
 
 /** One of the known event names. */

@@ -42,7 +42,7 @@ export class ForwardProxy implements AsyncDisposable {
   /** The real bound address (port 0 resolved). */
   readonly addr: HostPort;
   readonly #listener: Deno.TcpListener;
-  readonly #config: ProxyConfig;
+  #config: ProxyConfig;
   readonly #log: Logger;
   readonly #dial: Dialer | undefined;
   readonly #abort = new AbortController();
@@ -61,6 +61,19 @@ export class ForwardProxy implements AsyncDisposable {
     this.#config = config;
     this.#log = options.log;
     this.#dial = options.dial;
+  }
+
+  /**
+   * Applies a new config in place (reload): new connections use it, open ones
+   * finish under the old one. The bind address cannot change here.
+   */
+  updateConfig(next: ProxyConfig): void {
+    if (next.bind !== this.#config.bind) {
+      throw new RangeError(
+        `Cannot update the proxy in place: bind changed from ${this.#config.bind} to ${next.bind}`,
+      );
+    }
+    this.#config = next;
   }
 
   /** A snapshot of the counters. */

@@ -185,7 +185,7 @@ Deno.test("cli: install-service writes a hardened unit, with CAP_NET_BIND_SERVIC
   }
 });
 
-Deno.test("cli: SIGHUP re-checks the config, keeps running and says a restart applies it", async () => {
+Deno.test("cli: SIGHUP with an invalid config keeps the running one and names the problem", async () => {
   await using dir = await tempDir();
   const file = `${dir.path}/c.yaml`;
   await Deno.writeTextFile(file, "proxy:\n  bind: 127.0.0.1:0\n");
