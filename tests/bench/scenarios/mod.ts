@@ -14,6 +14,7 @@ import { mux } from "./mux.ts";
 import { socks5Bulk } from "./socks5_bulk.ts";
 import { tcpMapping } from "./tcp_mapping.ts";
 import { tunnelLatency } from "./tunnel_latency.ts";
+import { idleMemory } from "./idle_memory.ts";
 
 /** Every scenario, in running order. */
 export const SCENARIOS: readonly Scenario[] = [
@@ -26,4 +27,5 @@ export const SCENARIOS: readonly Scenario[] = [
   tcpMapping,
   httpMapping,
   tunnelLatency,
+  idleMemory,
 ];
