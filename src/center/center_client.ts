@@ -11,7 +11,12 @@ import type { ClientConfig, MappingConfig } from "../config/types.ts";
 import { configKey } from "../config/compare.ts";
 import { errorMessage, EVENTS, type Logger } from "../observability/mod.ts";
 import { Session, type VirtualStream } from "../mux/mod.ts";
-import { ERROR_CODES, type OpenMessage, type RegisterResultMessage } from "../tunnel/mod.ts";
+import {
+  ERROR_CODES,
+  exchangePreamble,
+  type OpenMessage,
+  type RegisterResultMessage,
+} from "../tunnel/mod.ts";
 import {
   type NextAnswer,
   registerMappings,
@@ -29,7 +34,6 @@ import { relay } from "../proxy/relay.ts";
 import { Backoff, sleep } from "./backoff.ts";
 import { dialServer } from "./dial_server.ts";
 import { clientHandshake } from "./handshake.ts";
-import { exchangeCheckedPreamble } from "./preamble_check.ts";
 
 /** Relayed local connections idle both ways this long are closed (the server has its own limit). */
 const LOCAL_IDLE_TIMEOUT_MS = 3_600_000;
@@ -112,7 +116,11 @@ export function startCenterClient(
     let session: Session | undefined;
     const deadline = setTimeout(() => conn.close(), config.handshake_timeout_ms);
     try {
-      await exchangeCheckedPreamble(conn, "server", config.tls.enabled);
+      await exchangePreamble(conn, {
+        peer: "server",
+        plain: !config.tls.enabled,
+        tlsFix: "set client.tls.enabled: true",
+      });
       session = new Session(conn, {
         role: "client",
         requireAuth: true,

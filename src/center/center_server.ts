@@ -10,7 +10,7 @@
 import type { ServerConfig } from "../config/types.ts";
 import { errorMessage, EVENTS, type Logger } from "../observability/mod.ts";
 import { Session, type VirtualStream } from "../mux/mod.ts";
-import { ERROR_CODES } from "../tunnel/mod.ts";
+import { ERROR_CODES, exchangePreamble } from "../tunnel/mod.ts";
 import {
   type ByteConn,
   formatHostPort,
@@ -23,7 +23,6 @@ import {
 import { certificateFingerprint, loadServerIdentity, type ServerIdentity } from "../tls/mod.ts";
 import { AuthThrottle } from "./auth_throttle.ts";
 import { HandshakeError, serverHandshake } from "./handshake.ts";
-import { exchangeCheckedPreamble } from "./preamble_check.ts";
 import { type ClientSession, SessionRegistry } from "./session_registry.ts";
 import { MappingService } from "./mapping_service.ts";
 
@@ -159,7 +158,11 @@ export async function startCenterServer(
           return;
         }
       }
-      await exchangeCheckedPreamble(conn, "client", identity !== undefined);
+      await exchangePreamble(conn, {
+        peer: "client",
+        plain: identity === undefined,
+        tlsFix: "the client must not use TLS here, or set server.tls.enabled: true",
+      });
       const id = `s${++sessionCounter}`;
       session = new Session(conn, {
         role: "server",

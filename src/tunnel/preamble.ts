@@ -70,7 +70,18 @@ export interface ExchangePreambleOptions {
   signal?: AbortSignal;
   /** Who the other side is, for messages. @default "peer" */
   peer?: string;
+  /**
+   * Whether this side runs over plain TCP: then a peer that answers with a TLS
+   * record, or closes at once, gets a message that says to match TLS settings.
+   * @default false
+   */
+  plain?: boolean;
+  /** What to tell the operator to change when the peer speaks TLS and we do not. */
+  tlsFix?: string;
 }
+
+/** First bytes of TLS records (alert, handshake, …): a TLS peer answering plain bytes. */
+const TLS_RECORD_TYPES = new Set([0x14, 0x15, 0x16, 0x17]);
 
 /**
  * Sends our preamble and reads exactly the peer's 8 bytes (never more, so the
@@ -92,12 +103,19 @@ export async function exchangePreamble(
     let got = 0;
     while (got < PREAMBLE_SIZE) {
       const n = await conn.read(theirs.subarray(got));
+      const peer = options.peer ?? "peer";
       if (n === null) {
+        const hint = options.plain ? `; if the ${peer} uses TLS, turn TLS on here too` : "";
         throw new ProtocolError(
           ERROR_CODES.PROTOCOL_ERROR,
-          `Cannot read preamble: the ${
-            options.peer ?? "peer"
-          } closed the connection after ${got} bytes`,
+          `Cannot read preamble: the ${peer} closed the connection after ${got} bytes${hint}`,
+        );
+      }
+      if (got === 0 && options.plain && TLS_RECORD_TYPES.has(theirs[0]!)) {
+        throw new ProtocolError(
+          ERROR_CODES.PROTOCOL_ERROR,
+          `Cannot read preamble: the ${peer} speaks TLS but this side has TLS off` +
+            (options.tlsFix ? ` (${options.tlsFix})` : ""),
         );
       }
       got += n;
