@@ -54,7 +54,39 @@ export const MAX_HEADER_COUNT = 256;
 
 const CR = 0x0d;
 const LF = 0x0a;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** tchar (RFC 9110 §5.6.2) lookup for char codes below 128. */
+const TCHAR = (() => {
+  const table = new Uint8Array(128);
+  for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+    table[c.charCodeAt(0)] = 1;
+  }
+  return table;
+})();
+
+/** Whether `text` is a non-empty token: `/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/` without a regex. */
+function isToken(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether `name` equals the lower-case `lower` ignoring ASCII case, like
+ * `name.toLowerCase() === lower` but without building a string.
+ */
+function sameNameLower(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 0x80) return name.toLowerCase() === lower; // non-ASCII: exact Unicode rules
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
 /** Whether every char of `text` is visible ASCII (no space, control or 8-bit). */
 function isVisibleAscii(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
@@ -106,8 +138,21 @@ export function findHeadEnd(buf: Uint8Array, maxBytes: number, from = 0): number
   return -1;
 }
 
+/** UTF-8 decoding is latin1 decoding for bytes below 0x80, and native. */
+const ASCII_DECODER = new TextDecoder();
+/** UTF-8 encoding is latin1 encoding for chars below 0x80, and native. */
+const ASCII_ENCODER = new TextEncoder();
+
 /** Decodes bytes as latin1 (one char per byte), so that encoding back is exact. */
 export function latin1Decode(bytes: Uint8Array): string {
+  let ascii = true;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i]! >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) return ASCII_DECODER.decode(bytes);
   let out = "";
   for (let i = 0; i < bytes.length; i += 8192) {
     out += String.fromCharCode.apply(
@@ -120,19 +165,49 @@ export function latin1Decode(bytes: Uint8Array): string {
 
 /** Encodes a latin1 string (every char ≤ 0xff) to bytes. */
 export function latin1Encode(text: string): Uint8Array {
+  // Every char ≥ 0x80 takes two or more UTF-8 bytes: equal lengths mean ASCII.
+  const utf8 = ASCII_ENCODER.encode(text);
+  if (utf8.length === text.length) return utf8;
   const out = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
   return out;
 }
 
+/** The lines of a head (split at LF, one trailing CR removed), without the final empty ones. */
+/**
+ * Writes `text` as latin1 (like {@link latin1Encode}) into `out` at `offset`;
+ * `out` must have room for `text.length` bytes there. Returns the end offset.
+ * May write scratch bytes past the end; callers fill what follows afterwards.
+ */
+export function latin1EncodeInto(text: string, out: Uint8Array, offset: number): number {
+  const end = offset + text.length;
+  const r = ASCII_ENCODER.encodeInto(text, offset === 0 ? out : out.subarray(offset));
+  if (r.read !== text.length || r.written !== text.length) {
+    // Some char is not ASCII: UTF-8 differs from latin1, redo byte by byte.
+    for (let i = 0; i < text.length; i++) out[offset + i] = text.charCodeAt(i) & 0xff;
+  }
+  return end;
+}
+
 function splitLines(head: Uint8Array): string[] {
   const text = latin1Decode(head);
-  const lines = text.split("\n");
-  // The head ends with an empty line: drop the trailing "" entries.
-  while (lines.length > 0 && (lines[lines.length - 1] === "" || lines[lines.length - 1] === "\r")) {
-    lines.pop();
+  const lines: string[] = [];
+  let pos = 0;
+  while (true) {
+    const nl = text.indexOf("\n", pos);
+    const stop = nl === -1 ? text.length : nl;
+    const end = stop > pos && text.charCodeAt(stop - 1) === CR ? stop - 1 : stop;
+    lines.push(text.slice(pos, end));
+    if (nl === -1) break;
+    pos = nl + 1;
   }
-  return lines.map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
+  // The head ends with an empty line: drop the trailing "" entries.
+  while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  return lines;
+}
+
+function isSpaceOrTab(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 function parseHeaders(lines: string[], status: number): HttpHeader[] {
@@ -144,7 +219,7 @@ function parseHeaders(lines: string[], status: number): HttpHeader[] {
   }
   const headers: HttpHeader[] = [];
   for (const line of lines) {
-    if (line.startsWith(" ") || line.startsWith("\t")) {
+    if (isSpaceOrTab(line.charCodeAt(0))) {
       throw new HttpError(status, "Cannot parse message head: folded header lines are not allowed");
     }
     const colon = line.indexOf(":");
@@ -152,10 +227,14 @@ function parseHeaders(lines: string[], status: number): HttpHeader[] {
       throw new HttpError(status, `Cannot parse header line "${clip(line)}": no field name`);
     }
     const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) {
+    if (!isToken(name)) {
       throw new HttpError(status, `Cannot parse header line "${clip(line)}": invalid field name`);
     }
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+    let from = colon + 1;
+    let to = line.length;
+    while (from < to && isSpaceOrTab(line.charCodeAt(from))) from++;
+    while (to > from && isSpaceOrTab(line.charCodeAt(to - 1))) to--;
+    const value = line.slice(from, to);
     if (hasControl(value)) {
       throw new HttpError(status, `Cannot parse header "${name}": control character in value`);
     }
@@ -202,7 +281,7 @@ export function parseRequestHead(head: Uint8Array): RequestHead {
     );
   }
   const [method, target, versionText] = parts as [string, string, string];
-  if (!TOKEN.test(method)) {
+  if (!isToken(method)) {
     throw new HttpError(400, `Cannot parse request line "${clip(first)}": invalid method`);
   }
   if (target === "" || !isVisibleAscii(target)) {
@@ -239,8 +318,9 @@ export function parseResponseHead(head: Uint8Array): ResponseHead {
 export function headerValues(headers: readonly HttpHeader[], name: string): string[] {
   const lower = name.toLowerCase();
   const out: string[] = [];
-  for (const [n, v] of headers) {
-    if (n.length === lower.length && n.toLowerCase() === lower) out.push(v);
+  for (let i = 0; i < headers.length; i++) {
+    const h = headers[i]!;
+    if (sameNameLower(h[0], lower)) out.push(h[1]);
   }
   return out;
 }
@@ -280,11 +360,16 @@ function bodyFraming(headers: readonly HttpHeader[], status: number): BodyFramin
     return { kind: "chunked" };
   }
   if (cl.length > 0) {
-    const values = new Set(cl.flatMap((v) => v.split(",").map((s) => s.trim())));
-    if (values.size !== 1) {
-      throw new HttpError(status, `Cannot frame body: conflicting Content-Length values`);
+    let text: string;
+    if (cl.length === 1 && !cl[0]!.includes(",")) {
+      text = cl[0]!.trim(); // the common case: one field, one value
+    } else {
+      const values = new Set(cl.flatMap((v) => v.split(",").map((s) => s.trim())));
+      if (values.size !== 1) {
+        throw new HttpError(status, `Cannot frame body: conflicting Content-Length values`);
+      }
+      [text] = values as unknown as [string];
     }
-    const [text] = values as unknown as [string];
     if (!/^\d{1,15}$/.test(text)) {
       throw new HttpError(
         status,
@@ -318,7 +403,15 @@ export function responseBodyFraming(head: ResponseHead, requestMethod: string): 
 
 /** Serialises a start line and header fields to a head (with the final empty line). */
 export function serializeHead(startLine: string, headers: readonly HttpHeader[]): Uint8Array {
+  return latin1Encode(serializeHeadText(startLine, headers));
+}
+
+/** {@link serializeHead} as a latin1 string (encode it with {@link latin1EncodeInto}). */
+export function serializeHeadText(startLine: string, headers: readonly HttpHeader[]): string {
   let text = startLine + "\r\n";
-  for (const [name, value] of headers) text += name + ": " + value + "\r\n";
-  return latin1Encode(text + "\r\n");
+  for (let i = 0; i < headers.length; i++) {
+    const h = headers[i]!;
+    text += h[0] + ": " + h[1] + "\r\n";
+  }
+  return text + "\r\n";
 }

@@ -20,6 +20,8 @@ import {
   headerValues,
   HttpError,
   type HttpHeader,
+  latin1Encode,
+  latin1EncodeInto,
   parseRequestHead,
   parseResponseHead,
   requestBodyFraming,
@@ -34,7 +36,7 @@ import {
   parseProxyTarget,
   type ProxyTarget,
   rewriteRequestHead,
-  rewriteResponseHead,
+  rewriteResponseHeadText,
   upstreamKeepsAlive,
   upstreamKey,
 } from "./http_rewrite.ts";
@@ -71,24 +73,38 @@ export async function serveHttpProxy(s: ConnState): Promise<void> {
   const { ctx, reader } = s;
   const limits = ctx.config.limits;
   let upstream: Upstream | null = null;
+  const live: LiveExchange = { idle: undefined, up: null };
+  // One listener per connection (not per request): an abort also closes the
+  // upstream in use; serveProxyConnection closes the client.
+  const onAbort = () => {
+    if (live.up) closeQuietly(live.up.conn);
+  };
+  ctx.signal?.addEventListener("abort", onAbort, { once: true });
+  const closeClient = () => s.client.close();
   try {
     for (let first = true;; first = false) {
-      const wait = first
-        ? s.handshake
-        : new Deadline(limits.idle_timeout_ms, () => s.client.close());
+      // Keep-alive wait for the next head: the connection's reusable idle timer
+      // (no timer is created per request).
+      let waitIdle: IdleTimer | undefined;
+      if (!first) {
+        if (live.idle === undefined) live.idle = new IdleTimer(limits.idle_timeout_ms, closeClient);
+        else live.idle.restart(closeClient);
+        waitIdle = live.idle;
+      }
       let headBytes: Uint8Array | null;
       try {
-        headBytes = await readHead(reader, limits.max_header_bytes);
+        headBytes = await readHeadView(reader, limits.max_header_bytes);
       } catch (err) {
         if (err instanceof HttpError) {
           protocolError(s, err.message);
           await respond(s, err.status, err.message);
           return;
         }
-        if (!first && wait.expired) return; // keep-alive idle timeout
+        if (waitIdle !== undefined && waitIdle.fired) return; // keep-alive idle timeout
         throw err;
       } finally {
-        wait.cancel();
+        if (waitIdle !== undefined) waitIdle.pause();
+        else s.handshake.cancel();
       }
       if (headBytes === null) return;
 
@@ -147,13 +163,23 @@ export async function serveHttpProxy(s: ConnState): Promise<void> {
         await serveConnect(s, head);
         return;
       }
-      const result = await forwardRequest(s, head, upstream);
+      const result = await forwardRequest(s, head, upstream, live);
       upstream = result.upstream;
       if (!result.keepAlive) return;
     }
   } finally {
+    live.idle?.cancel();
+    ctx.signal?.removeEventListener("abort", onAbort);
     if (upstream) closeQuietly(upstream.conn);
   }
+}
+
+/** Per-connection state reused by every request on a keep-alive connection. */
+interface LiveExchange {
+  /** The connection's idle timer, created at the first keep-alive wait or exchange. */
+  idle: IdleTimer | undefined;
+  /** The upstream of the exchange in progress (closed on abort). */
+  up: Upstream | null;
 }
 
 /**
@@ -164,14 +190,26 @@ export async function readHead(
   reader: BufferedReader,
   maxBytes: number,
 ): Promise<Uint8Array | null> {
+  const view = await readHeadView(reader, maxBytes);
+  return view === null ? null : view.slice();
+}
+
+/**
+ * {@link readHead} without the copy: the head is a view into the reader's
+ * buffer, valid until the reader's next `fill`/`reserve`. Parse it (or write
+ * it out) before reading on.
+ */
+async function readHeadView(
+  reader: BufferedReader,
+  maxBytes: number,
+): Promise<Uint8Array | null> {
   let scanned = 0;
   while (true) {
     const buf = reader.buffered();
     const end = findHeadEnd(buf, maxBytes, scanned);
     if (end >= 0) {
-      const head = buf.slice(0, end);
       reader.consume(end);
-      return head;
+      return buf.subarray(0, end);
     }
     scanned = buf.length;
     let n: number | null;
@@ -260,9 +298,11 @@ async function forwardRequest(
   s: ConnState,
   head: RequestHead,
   current: Upstream | null,
+  live: LiveExchange,
 ): Promise<{ keepAlive: boolean; upstream: Upstream | null }> {
   const { ctx } = s;
-  const started = performance.now();
+  const debug = ctx.log.enabled("debug");
+  const started = debug ? performance.now() : 0;
   let target: ProxyTarget;
   let framing: BodyFraming;
   try {
@@ -295,8 +335,8 @@ async function forwardRequest(
       }
     }
     try {
-      const r = await exchange(s, head, framing, outHead, up, reused);
-      if (ctx.log.enabled("debug")) {
+      const r = await exchange(s, head, framing, outHead, up, reused, live);
+      if (debug) {
         ctx.log.debug(EVENTS.proxy_request, {
           component: "proxy",
           conn: ctx.id,
@@ -333,34 +373,53 @@ async function exchange(
   outHead: Uint8Array,
   up: Upstream,
   reused: boolean,
+  live: LiveExchange,
 ): Promise<ExchangeResult> {
   const { ctx, client, reader } = s;
   const limits = ctx.config.limits;
   let responseStarted = false;
   let idleFired = false;
-  const idle = new IdleTimer(limits.idle_timeout_ms, () => {
+  const onIdle = () => {
     idleFired = true;
     closeQuietly(up.conn);
     if (responseStarted) client.close();
-  });
-  const onAbort = () => {
+  };
+  let idle = live.idle;
+  if (idle === undefined) idle = live.idle = new IdleTimer(limits.idle_timeout_ms, onIdle);
+  else idle.restart(onIdle);
+  live.up = up;
+  if (ctx.signal?.aborted) {
     closeQuietly(up.conn);
     client.close();
-  };
-  ctx.signal?.addEventListener("abort", onAbort, { once: true });
-
-  if (framing.kind === "chunked" || (framing.kind === "length" && framing.length > reader.length)) {
-    reader.reserve(STREAM_BUFFER_BYTES);
   }
+
   let bodyDone = false;
   let bodyFailed = false;
-  const bodyTask = streamBody(reader, up.conn, framing, outHead, limits.max_header_bytes, idle)
-    .then(() => {
+  let bodyTask: Promise<void> | undefined;
+  if (framing.kind === "none") {
+    // No request body: just the head (no concurrent body task needed).
+    try {
+      await writeAll(up.conn, outHead);
+      idle.touch();
       bodyDone = true;
-    }, () => {
+    } catch {
       bodyFailed = true;
       closeQuietly(up.conn);
-    });
+    }
+  } else {
+    if (
+      framing.kind === "chunked" || (framing.kind === "length" && framing.length > reader.length)
+    ) {
+      reader.reserve(STREAM_BUFFER_BYTES);
+    }
+    bodyTask = streamBody(reader, up.conn, framing, outHead, limits.max_header_bytes, idle)
+      .then(() => {
+        bodyDone = true;
+      }, () => {
+        bodyFailed = true;
+        closeQuietly(up.conn);
+      });
+  }
 
   const fail = async (status: number, message: string): Promise<ExchangeResult> => {
     if (responseStarted) {
@@ -378,7 +437,7 @@ async function exchange(
     let anyResponse = false;
     while (true) {
       try {
-        respHead = await readHead(up.reader, limits.max_header_bytes);
+        respHead = await readHeadView(up.reader, limits.max_header_bytes);
       } catch (err) {
         if (idleFired) {
           return await fail(
@@ -437,7 +496,7 @@ async function exchange(
       return await fail(502, `Cannot read response from "${up.key}": ${errorMessage(err)}`);
     }
     const keepClient = bodyDone && respFraming.kind !== "close" && clientWantsKeepAlive(head);
-    const clientHead = rewriteResponseHead(resp, {
+    const clientHeadText = rewriteResponseHeadText(resp, {
       via: ctx.config.via,
       close: !keepClient,
       http10Client: head.version === "HTTP/1.0",
@@ -450,7 +509,29 @@ async function exchange(
     }
     responseStarted = true;
     try {
-      await streamBody(up.reader, client, respFraming, clientHead, limits.max_header_bytes, idle);
+      const bodyLength = respFraming.kind === "length" ? respFraming.length : 0;
+      if (
+        respFraming.kind === "length" && bodyLength <= up.reader.length &&
+        bodyLength <= COALESCE_BYTES
+      ) {
+        // The whole (small) body is buffered: head and body in one buffer and
+        // one write, which is what streamBody would send, minus two copies.
+        const out = new Uint8Array(clientHeadText.length + bodyLength);
+        const at = latin1EncodeInto(clientHeadText, out, 0);
+        out.set(up.reader.buffered().subarray(0, bodyLength), at);
+        await writeAll(client, out);
+        up.reader.consume(bodyLength);
+        idle.touch();
+      } else {
+        await streamBody(
+          up.reader,
+          client,
+          respFraming,
+          latin1Encode(clientHeadText),
+          limits.max_header_bytes,
+          idle,
+        );
+      }
     } catch (err) {
       s.error ??= idleFired
         ? `idle timeout after ${limits.idle_timeout_ms} ms`
@@ -462,8 +543,8 @@ async function exchange(
       upstreamKeepsAlive(resp);
     return { status: resp.status, keepClient, keepUpstream };
   } finally {
-    idle.cancel();
-    ctx.signal?.removeEventListener("abort", onAbort);
+    idle.pause();
+    live.up = null;
     if (!bodyDone && framing.kind !== "none") {
       // The response ended first: the rest of the request body cannot be framed.
       client.close();

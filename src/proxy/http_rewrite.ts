@@ -15,6 +15,7 @@ import {
   type RequestHead,
   type ResponseHead,
   serializeHead,
+  serializeHeadText,
 } from "./http_head.ts";
 import { parseIpv6 } from "./socks5_codec.ts";
 
@@ -126,14 +127,69 @@ function clip(text: string): string {
 
 /** Drops hop-by-hop headers, those named in `Connection`, and every `Proxy-*`. */
 export function stripHopByHop(headers: readonly HttpHeader[]): HttpHeader[] {
-  const named = new Set([
-    ...headerTokens(headers, "connection"),
-    ...headerTokens(headers, "proxy-connection"),
-  ]);
-  return headers.filter(([name]) => {
-    const lower = name.toLowerCase();
-    return !HOP_BY_HOP.has(lower) && !named.has(lower) && !lower.startsWith("proxy-");
-  });
+  const connection = headerTokens(headers, "connection");
+  const proxyConnection = headerTokens(headers, "proxy-connection");
+  const out: HttpHeader[] = [];
+  for (let i = 0; i < headers.length; i++) {
+    const h = headers[i]!;
+    if (!isHopByHopName(h[0], connection, proxyConnection)) out.push(h);
+  }
+  return out;
+}
+
+/** {@link HOP_BY_HOP} as an array, for allocation-free loops. */
+const HOP_BY_HOP_LIST: readonly string[] = [...HOP_BY_HOP];
+
+/**
+ * Whether a header named `name` is hop-by-hop: `name.toLowerCase()` is in
+ * {@link HOP_BY_HOP}, `connection` or `proxyConnection`, or starts with
+ * `proxy-`. For ASCII names (all parsed ones) it compares without building
+ * lower-case strings.
+ */
+function isHopByHopName(
+  name: string,
+  connection: readonly string[],
+  proxyConnection: readonly string[],
+): boolean {
+  for (let i = 0; i < name.length; i++) {
+    if (name.charCodeAt(i) >= 0x80) {
+      // Unicode lower-casing can change lengths: take the exact, slow path.
+      const lower = name.toLowerCase();
+      return HOP_BY_HOP.has(lower) || lower.startsWith("proxy-") ||
+        connection.includes(lower) || proxyConnection.includes(lower);
+    }
+  }
+  const n = name.length;
+  if (n === 2 || n === 7 || n === 10 || n === 16) {
+    for (let i = 0; i < HOP_BY_HOP_LIST.length; i++) {
+      if (asciiSameLower(name, HOP_BY_HOP_LIST[i]!)) return true;
+    }
+  }
+  if (n >= 6 && asciiStartsWithLower(name, "proxy-")) return true;
+  for (let i = 0; i < connection.length; i++) {
+    if (asciiSameLower(name, connection[i]!)) return true;
+  }
+  for (let i = 0; i < proxyConnection.length; i++) {
+    if (asciiSameLower(name, proxyConnection[i]!)) return true;
+  }
+  return false;
+}
+
+/** `name.toLowerCase() === lower` for an ASCII `name`. */
+function asciiSameLower(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  return asciiStartsWithLower(name, lower);
+}
+
+/** `name.toLowerCase().startsWith(prefix)` for an ASCII `name` (`prefix` may be anything). */
+function asciiStartsWithLower(name: string, prefix: string): boolean {
+  if (name.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== prefix.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** Whether the client asked to keep its connection open after this request. */
@@ -209,12 +265,20 @@ export function rewriteResponseHead(
   head: ResponseHead,
   options: RewriteResponseOptions,
 ): Uint8Array {
+  return latin1Encode(rewriteResponseHeadText(head, options));
+}
+
+/** {@link rewriteResponseHead} as a latin1 string (to encode straight into an output buffer). */
+export function rewriteResponseHeadText(
+  head: ResponseHead,
+  options: RewriteResponseOptions,
+): string {
   const headers = stripHopByHop(head.headers);
   if (options.close) headers.push(["Connection", "close"]);
   else if (options.http10Client) headers.push(["Connection", "keep-alive"]);
   if (options.via) addVia(headers, head.version);
   const reason = head.reason === "" ? "" : ` ${head.reason}`;
-  return serializeHead(`${head.version} ${head.status}${reason}`, headers);
+  return serializeHeadText(`${head.version} ${head.status}${reason}`, headers);
 }
 
 const REASONS: Record<number, string> = {

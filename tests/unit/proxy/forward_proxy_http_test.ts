@@ -464,3 +464,50 @@ Deno.test("ForwardProxy.close() closes live tunnels and stops accepting", async 
   await assert.rejects(connect(p.port));
   await p.proxy.close(); // twice is fine
 });
+
+Deno.test("proxy: keep-alive waits reuse one idle timer: busy connections live on, idle ones close after idle_timeout", async () => {
+  await using o = startRawOrigin();
+  await using p = await startTestProxy(testConfig({ limits: { idle_timeout_ms: 200 } }));
+  const conn = await connect(p.port);
+  try {
+    // Five requests 120 ms apart: 600 ms in all, but no wait is 200 ms long.
+    for (const path of ["/1", "/2", "/3", "/4", "/5"]) {
+      await send(conn, `GET ${o.url}${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const text = await readUntil(conn, path);
+      assert.ok(text.startsWith("HTTP/1.1 200 OK"), text);
+      await new Promise((r) => setTimeout(r, 120));
+    }
+    const started = Date.now();
+    const rest = await readAll(conn);
+    assert.equal(rest.length, 0);
+    const waited = Date.now() - started;
+    assert.ok(waited < 3000, `closed after ${waited} ms`);
+  } finally {
+    conn.close();
+  }
+  const ev = await p.waitForEvent("connection_closed");
+  assert.equal(ev.requests, 5);
+  assert.equal(o.connections, 1);
+});
+
+Deno.test("proxy: an origin that does not answer within idle_timeout gets a 504", async () => {
+  let release = () => {};
+  const stalled = new Promise<void>((r) => release = r);
+  await using o = startRawOrigin(async (head) => {
+    if (head.includes("/slow")) await stalled;
+    return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  });
+  await using p = await startTestProxy(testConfig({ limits: { idle_timeout_ms: 150 } }));
+  const conn = await connect(p.port);
+  try {
+    await send(conn, `GET ${o.url}/fast HTTP/1.1\r\nHost: x\r\n\r\n`);
+    assert.match(await readUntil(conn, "ok"), /^HTTP\/1\.1 200 OK/);
+    await send(conn, `GET ${o.url}/slow HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const text = dec(await readAll(conn));
+    assert.match(text, /^HTTP\/1\.1 504 /);
+    assert.match(text, /no response within 150 ms/);
+  } finally {
+    conn.close();
+    release();
+  }
+});

@@ -1,14 +1,17 @@
 import assert from "node:assert/strict";
 import {
   findHeadEnd,
+  headerValues,
   HttpError,
   latin1Decode,
   latin1Encode,
+  latin1EncodeInto,
   parseRequestHead,
   parseResponseHead,
   requestBodyFraming,
   responseBodyFraming,
   serializeHead,
+  serializeHeadText,
 } from "@/proxy/http_head.ts";
 import { ChunkedScanner } from "@/proxy/chunked_scanner.ts";
 
@@ -188,4 +191,55 @@ Deno.test("ChunkedScanner rejects bad sizes, missing CRLF and oversized lines", 
     () => new ChunkedScanner(16).scan(enc("0\r\nX-Long-Trailer: " + "v".repeat(40) + "\r\n\r\n")),
     RangeError,
   );
+});
+
+Deno.test("latin1Decode() and latin1Encode() map every byte 1:1 (ASCII fast path and 8-bit)", () => {
+  const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+  const text = latin1Decode(all);
+  assert.equal(text.length, 256);
+  for (let i = 0; i < 256; i++) assert.equal(text.charCodeAt(i), i);
+  assert.deepEqual(latin1Encode(text), all);
+  const ascii = all.subarray(0, 128);
+  assert.equal(latin1Decode(ascii), text.slice(0, 128));
+  assert.deepEqual(latin1Encode(text.slice(0, 128)), ascii);
+  // A UTF-8 BOM is data, not a marker, in latin1.
+  assert.equal(latin1Decode(new Uint8Array([0xef, 0xbb, 0xbf, 0x41])), "\xef\xbb\xbfA");
+  // Chars above 0xff keep their low byte (as before).
+  assert.deepEqual(latin1Encode("A\u0141\ud800"), new Uint8Array([0x41, 0x41, 0x00]));
+});
+
+Deno.test("latin1EncodeInto() writes latin1 at an offset and returns the end", () => {
+  const out = new Uint8Array(12).fill(0x2e);
+  assert.equal(latin1EncodeInto("abc", out, 2), 5);
+  assert.deepEqual(out.subarray(0, 6), enc("..abc."));
+  const eight = new Uint8Array(8).fill(0x2e);
+  assert.equal(latin1EncodeInto("\xe9t\xe9\xff", eight, 1), 5);
+  assert.deepEqual(eight.subarray(1, 5), new Uint8Array([0xe9, 0x74, 0xe9, 0xff]));
+  assert.equal(eight[0], 0x2e);
+});
+
+Deno.test("serializeHeadText() is serializeHead() as latin1 text", () => {
+  const headers: [string, string][] = [["Host", "a"], ["X", "\xe9"]];
+  const text = serializeHeadText("GET / HTTP/1.1", headers);
+  assert.equal(text, "GET / HTTP/1.1\r\nHost: a\r\nX: \xe9\r\n\r\n");
+  assert.deepEqual(serializeHead("GET / HTTP/1.1", headers), latin1Encode(text));
+});
+
+Deno.test("headerValues() matches names case-insensitively, without confusing lengths", () => {
+  const headers: [string, string][] = [
+    ["Content-Length", "1"],
+    ["content-length", "2"],
+    ["CONTENT-LENGTH", "3"],
+    ["Content-Lengths", "x"],
+    ["\u212Aeep-Alive", "kelvin"], // toLowerCase() turns the Kelvin sign into "k"
+  ];
+  assert.deepEqual(headerValues(headers, "Content-Length"), ["1", "2", "3"]);
+  assert.deepEqual(headerValues(headers, "keep-alive"), ["kelvin"]);
+});
+
+Deno.test("parseResponseHead() trims spaces and tabs around values and keeps inner ones", () => {
+  const r = parseResponseHead(enc("HTTP/1.1 200 OK\r\nA: \t x \t y\t \r\nB:\r\nC:z\n\r\n"));
+  assert.deepEqual(r.headers, [["A", "x \t y"], ["B", ""], ["C", "z"]]);
+  httpError(() => parseResponseHead(enc("HTTP/1.1 200 OK\r\nBad Name: v\r\n\r\n")), 502);
+  httpError(() => parseResponseHead(enc("HTTP/1.1 200 OK\r\n\tfolded\r\n\r\n")), 502);
 });

@@ -7,6 +7,8 @@ import {
   parseProxyTarget,
   rewriteRequestHead,
   rewriteResponseHead,
+  rewriteResponseHeadText,
+  stripHopByHop,
   upstreamKeepsAlive,
 } from "@/proxy/http_rewrite.ts";
 
@@ -107,4 +109,45 @@ Deno.test("errorResponse() builds a complete reply with a body and Content-Lengt
   assert.ok(head.includes("Connection: close"));
   assert.equal(body, '502 Bad Gateway: Cannot connect to "x:1": connection refused\n');
   assert.ok(head.includes(`Content-Length: ${body.length}`));
+});
+
+Deno.test("stripHopByHop() drops hop-by-hop, Connection-named and Proxy-* fields in any case", () => {
+  const headers: [string, string][] = [
+    ["Host", "a"],
+    ["CONNECTION", "Keep-Alive, X-Drop"],
+    ["keep-alive", "timeout=5"],
+    ["X-DROP", "1"],
+    ["x-dropped", "kept"],
+    ["TE", "trailers"],
+    ["Trailer", "X"],
+    ["Upgrade", "h2c"],
+    ["Proxy-Authorization", "Basic x"],
+    ["proxy-", "empty suffix"],
+    ["Proxy", "kept: no dash"],
+    ["Proxy-Connection", "X-Also"],
+    ["x-also", "1"],
+    ["Content-Length", "3"],
+    ["\u212Aeep-Alive", "kelvin sign lower-cases to keep-alive"],
+    ["\xc9t\xe9", "kept"],
+  ];
+  assert.deepEqual(stripHopByHop(headers).map(([n]) => n), [
+    "Host",
+    "x-dropped",
+    "Proxy",
+    "Content-Length",
+    "\xc9t\xe9",
+  ]);
+});
+
+Deno.test("rewriteResponseHeadText() is rewriteResponseHead() as latin1 text", () => {
+  const resp = parseResponseHead(
+    enc("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\nVia: 1.1 a\r\n\r\n"),
+  );
+  const options = { via: true, close: true, http10Client: false };
+  const text = rewriteResponseHeadText(resp, options);
+  assert.equal(
+    text,
+    "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nVia: 1.1 a, 1.1 wmproxy\r\nConnection: close\r\n\r\n",
+  );
+  assert.equal(dec(rewriteResponseHead(resp, options)), text);
 });
