@@ -20,7 +20,12 @@ import {
   parseHostPort,
   tlsHandshake,
 } from "../transport/mod.ts";
-import { certificateFingerprint, loadServerIdentity, type ServerIdentity } from "../tls/mod.ts";
+import {
+  certificateFingerprint,
+  certificateNames,
+  loadServerIdentity,
+  type ServerIdentity,
+} from "../tls/mod.ts";
 import { AuthThrottle } from "./auth_throttle.ts";
 import { HandshakeError, serverHandshake } from "./handshake.ts";
 import { type ClientSession, SessionRegistry } from "./session_registry.ts";
@@ -124,8 +129,21 @@ export async function startCenterServer(
       created: identity.created,
       fingerprint: identity.fingerprint,
       pin_sha256: await certificateFingerprint(identity.cert),
+      names: certificateNames(identity.cert),
       ...trust,
     });
+    const covered = certificateNames(identity.cert);
+    const missing = config.tls.names.filter((n) => !covered.includes(n.toLowerCase()));
+    if (identity.caFile !== undefined && missing.length > 0) {
+      log.warn(EVENTS.config_warning, {
+        component: "tunnel",
+        warning: `the certificate in ${config.state_dir} does not cover ${missing.join(", ")} ` +
+          `(server.tls.names); clients using those names will fail verification. Re-issue it with ` +
+          `wmproxy gen-cert --force --out ${config.state_dir} --names ${
+            config.tls.names.join(",")
+          }`,
+      });
+    }
   } else {
     log.warn(EVENTS.tls_disabled, {
       component: "tunnel",

@@ -96,6 +96,7 @@ function applyFlags(cli: CliOptions, input: ConfigInput): ConfigInput {
       server.tokens = [{ name: "default", token: new Secret(cli.token) }];
     }
     if (cli.stateDir !== undefined) server.state_dir = cli.stateDir;
+    if (cli.names !== undefined) server.tls = { ...(server.tls ?? {}), names: cli.names };
     if (cli.noTls) server.tls = { ...(server.tls ?? {}), enabled: false };
     if (cli.user !== undefined && cli.pass !== undefined) {
       server.proxy = {

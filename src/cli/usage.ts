@@ -37,6 +37,8 @@ Forward proxy flags (--mode proxy):
 Tunnel server flags (--mode server):
   --listen ADDR        tunnel listen address           [default: 127.0.0.1:8091]
   --token TOKEN        the token clients must prove (at least 8 characters)
+  --names LIST         names clients use to reach this server, in a generated certificate
+                       [default: localhost,127.0.0.1,::1]
   --state-dir DIR      where the generated CA and certificate live
                        [default: $XDG_STATE_HOME/wmproxy or ~/.local/state/wmproxy]
   --user, --pass, --protocols   proxy settings for the clients' traffic (as above)

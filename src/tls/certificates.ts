@@ -128,3 +128,11 @@ export async function generateCertificates(
     serverFingerprint: await certificateFingerprint(serverPem),
   };
 }
+
+/** The DNS names and IP addresses a PEM certificate is valid for (its subjectAltName). */
+export function certificateNames(pem: string): string[] {
+  const cert = new x509.X509Certificate(pem);
+  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+  if (!san) return [];
+  return san.names.items.map((n) => n.value.toLowerCase());
+}

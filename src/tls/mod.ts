@@ -3,7 +3,7 @@
  *
  * @module
  */
-export { certificateFingerprint, generateCertificates } from "./certificates.ts";
+export { certificateFingerprint, certificateNames, generateCertificates } from "./certificates.ts";
 export type {
   CertificatePair,
   GenerateCertificatesOptions,

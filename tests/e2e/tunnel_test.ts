@@ -514,3 +514,36 @@ Deno.test("tunnel: SIGTERM stops server and client gracefully with exit 0", asyn
   assert.equal(lost.code, "NORMAL", `the server went away cleanly: ${JSON.stringify(lost)}`);
   assert.equal((await client.stop("SIGTERM")).code, 0, client.lines.join("\n"));
 });
+
+Deno.test("tunnel: --names goes into the generated certificate, and a later mismatch is warned about", async () => {
+  await using dir = await tempDir();
+  const first = await startTunnelServer([
+    "--mode",
+    "server",
+    "--listen",
+    "127.0.0.1:0",
+    "--token",
+    TOKEN,
+    "--state-dir",
+    dir.path,
+    "--names",
+    "tunnel.test,127.0.0.1",
+  ]);
+  const identity = await first.proc.waitForEvent("tls_identity");
+  assert.deepEqual(identity.names, ["tunnel.test", "127.0.0.1"]);
+  await first.proc.stop("SIGTERM");
+  await using again = startWmproxy([
+    "--mode",
+    "server",
+    "--listen",
+    "127.0.0.1:0",
+    "--token",
+    TOKEN,
+    "--state-dir",
+    dir.path,
+    "--names",
+    "other.test",
+  ]);
+  const warning = await again.waitForEvent("config_warning");
+  assert.match(String(warning.warning), /does not cover other\.test[\s\S]*gen-cert --force/);
+});

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { certificateFingerprint, generateCertificates, loadServerIdentity } from "@/tls/mod.ts";
+import {
+  certificateFingerprint,
+  certificateNames,
+  generateCertificates,
+  loadServerIdentity,
+} from "@/tls/mod.ts";
 
 Deno.test("generateCertificates() makes a CA and a server certificate that Deno TLS accepts", async () => {
   const gen = await generateCertificates({ names: ["localhost", "127.0.0.1"] });
@@ -86,4 +91,9 @@ Deno.test("loadServerIdentity() creates files once and reuses them", async () =>
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("certificateNames() lists the DNS names and IPs a certificate is valid for", async () => {
+  const gen = await generateCertificates({ names: ["Tunnel.Example.com", "10.1.2.3"] });
+  assert.deepEqual(certificateNames(gen.server.cert), ["tunnel.example.com", "10.1.2.3"]);
 });
