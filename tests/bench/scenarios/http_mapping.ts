@@ -3,7 +3,8 @@
  * through a wmproxy HTTP mapping (wrk → server's --http port with
  * `Host: bench.test` → TLS tunnel → client → nginx) next to `ssh -R` of the
  * same nginx port, with nginx direct as the ceiling. Target (DESIGN.md §9):
- * ≥ 1.2× ssh -R req/s and p99 ≤ ssh -R's. localtunnel is not run (see notes).
+ * ≥ 1.2× ssh -R req/s and p99 ≤ ssh -R's. localtunnel is compared in the
+ * http_mapping_localtunnel scenario.
  *
  * @module
  */
@@ -147,8 +148,8 @@ export const httpMapping: Scenario = {
           `client (--map web=http:${origin.addr}@${BENCH_HOST}) → nginx; ssh -R: \`ssh -N -R\` ` +
           `of the nginx port to a loopback sshd (OpenSSH defaults); p99 is the median over runs ` +
           `of wrk's p99`,
-          "localtunnel not run: it needs npm packages plus a source conversion (anchors.md B2); " +
-          "its baseline there is ≈ 2 k req/s, p99 97 ms",
+          "localtunnel: see the http_mapping_localtunnel scenario (npm server + client; " +
+          "anchors.md B2 baseline ≈ 2 k req/s, p99 97 ms)",
           idleNote(result.idle),
         ],
       };

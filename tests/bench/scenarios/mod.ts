@@ -15,6 +15,10 @@ import { socks5Bulk } from "./socks5_bulk.ts";
 import { tcpMapping } from "./tcp_mapping.ts";
 import { tunnelLatency } from "./tunnel_latency.ts";
 import { idleMemory } from "./idle_memory.ts";
+import { reverseProxy } from "./reverse_proxy.ts";
+import { fileServer } from "./file_server.ts";
+import { httpMappingLocaltunnel } from "./http_mapping_localtunnel.ts";
+import { rssUnderLoad } from "./rss_under_load.ts";
 
 /** Every scenario, in running order. */
 export const SCENARIOS: readonly Scenario[] = [
@@ -28,4 +32,8 @@ export const SCENARIOS: readonly Scenario[] = [
   httpMapping,
   tunnelLatency,
   idleMemory,
+  reverseProxy,
+  fileServer,
+  httpMappingLocaltunnel,
+  rssUnderLoad,
 ];
