@@ -5,6 +5,7 @@
  * @module
  */
 import type { HostPort } from "./conn.ts";
+import { ConnListener } from "./_conn_listener.ts";
 
 /** Options for {@link dialTcp}. */
 export interface DialTcpOptions {
@@ -26,16 +27,13 @@ export async function dialTcp(addr: HostPort, options: DialTcpOptions = {}): Pro
 }
 
 /** A bound TCP listener whose accepted connections have Nagle off. */
-export class TcpListener implements AsyncIterable<Deno.TcpConn>, Disposable {
+export class TcpListener extends ConnListener<Deno.TcpConn> {
   readonly #listener: Deno.TcpListener;
-  /** The real bound address (port 0 resolved). */
-  readonly addr: HostPort;
 
   /** Internal; use {@link listenTcp}. */
   constructor(listener: Deno.TcpListener) {
+    super(listener);
     this.#listener = listener;
-    const a = listener.addr;
-    this.addr = { hostname: a.hostname, port: a.port };
   }
 
   /** The next connection; rejects once the listener is closed. */
@@ -43,35 +41,6 @@ export class TcpListener implements AsyncIterable<Deno.TcpConn>, Disposable {
     const conn = await this.#listener.accept();
     conn.setNoDelay(true);
     return conn;
-  }
-
-  /** Connections until the listener is closed. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Deno.TcpConn> {
-    while (true) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await this.accept();
-      } catch (err) {
-        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
-          return;
-        }
-        throw err;
-      }
-      yield conn;
-    }
-  }
-
-  /** Stops listening. Safe to call twice. */
-  close(): void {
-    try {
-      this.#listener.close();
-    } catch {
-      // already closed
-    }
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 

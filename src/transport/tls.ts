@@ -6,6 +6,7 @@
  * @module
  */
 import type { HostPort } from "./conn.ts";
+import { ConnListener } from "./_conn_listener.ts";
 
 /** The ALPN protocol id of the tunnel (PROTOCOL.md §4). */
 export const TUNNEL_ALPN = "wmproxy/1";
@@ -73,16 +74,13 @@ export interface ListenTlsOptions extends HostPort {
 }
 
 /** A bound TLS listener. */
-export class TlsListener implements AsyncIterable<Deno.TlsConn>, Disposable {
+export class TlsListener extends ConnListener<Deno.TlsConn> {
   readonly #listener: Deno.TlsListener;
-  /** The real bound address (port 0 resolved). */
-  readonly addr: HostPort;
 
   /** Internal; use {@link listenTls}. */
   constructor(listener: Deno.TlsListener) {
+    super(listener);
     this.#listener = listener;
-    const a = listener.addr;
-    this.addr = { hostname: a.hostname, port: a.port };
   }
 
   /**
@@ -91,35 +89,6 @@ export class TlsListener implements AsyncIterable<Deno.TlsConn>, Disposable {
    */
   accept(): Promise<Deno.TlsConn> {
     return this.#listener.accept();
-  }
-
-  /** Connections until the listener is closed. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Deno.TlsConn> {
-    while (true) {
-      let conn: Deno.TlsConn;
-      try {
-        conn = await this.accept();
-      } catch (err) {
-        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
-          return;
-        }
-        throw err;
-      }
-      yield conn;
-    }
-  }
-
-  /** Stops listening. Safe to call twice. */
-  close(): void {
-    try {
-      this.#listener.close();
-    } catch {
-      // already closed
-    }
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 
