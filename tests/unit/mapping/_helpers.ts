@@ -220,88 +220,6 @@ export function closeQuietly(conn: { close(): void }): void {
   }
 }
 
-/** Hex SHA-256 of `data`. */
-export async function sha256(data: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** The result of running curl. */
-export interface CurlResult {
-  code: number;
-  bytes: Uint8Array;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs curl with `-sS --max-time 20` and `args`, never through a proxy. */
-export async function curl(args: string[], stdin?: Uint8Array): Promise<CurlResult> {
-  const child = new Deno.Command("curl", {
-    args: ["-sS", "--max-time", "20", "--noproxy", "*", ...args],
-    stdin: stdin ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
-    clearEnv: true,
-  }).spawn();
-  if (stdin) {
-    const w = child.stdin.getWriter();
-    await w.write(stdin);
-    await w.close();
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    bytes: out.stdout,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
-}
-
-/** Connects a raw TCP client. */
-export async function connect(port: number): Promise<Deno.TcpConn> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  conn.setNoDelay(true);
-  return conn;
-}
-
-/** Writes all of `data` (string as UTF-8). */
-export async function send(conn: ByteConn, data: string | Uint8Array): Promise<void> {
-  let p = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  while (p.length > 0) p = p.subarray(await conn.write(p));
-}
-
-/** Reads until end of stream (or a reset), at most `limit` bytes. */
-export async function readAll(conn: ByteConn, limit = 16 * 1024 * 1024): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const buf = new Uint8Array(64 * 1024);
-  try {
-    while (total < limit) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      chunks.push(buf.slice(0, n));
-      total += n;
-    }
-  } catch (err) {
-    if (!(err instanceof Deno.errors.ConnectionReset)) throw err;
-  }
-  return concat(chunks);
-}
-
-/** Reads until `marker` has been seen; returns everything read. */
-export async function readUntil(conn: ByteConn, marker: string, limit = 1 << 20): Promise<string> {
-  const dec = new TextDecoder();
-  let text = "";
-  const buf = new Uint8Array(16 * 1024);
-  while (!text.includes(marker) && text.length < limit) {
-    const n = await conn.read(buf);
-    if (n === null) break;
-    text += dec.decode(buf.subarray(0, n));
-  }
-  return text;
-}
-
 /** Concatenates byte arrays. */
 export function concat(chunks: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
@@ -399,3 +317,6 @@ export function reframe(hello: Uint8Array, size: number): Uint8Array {
   }
   return concat(records);
 }
+
+export { connect, curl, readAll, readUntil, send, sha256 } from "../proxy/_helpers.ts";
+export type { CurlResult } from "../proxy/_helpers.ts";
