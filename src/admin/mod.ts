@@ -8,4 +8,4 @@ export type { AdminDeps, ReloadResult } from "./admin_handler.ts";
 export { startAdminServer } from "./admin_server.ts";
 export type { AdminServer } from "./admin_server.ts";
 export { renderMetrics } from "./prometheus.ts";
-export type { SessionStatus, StatusSnapshot } from "./status.ts";
+export type { HistogramSample, SessionStatus, StatusSnapshot } from "./status.ts";

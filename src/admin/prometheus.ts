@@ -5,10 +5,22 @@
  *
  * @module
  */
-import type { StatusSnapshot } from "./status.ts";
+import type { HistogramSample, StatusSnapshot } from "./status.ts";
 
 function label(value: string): string {
   return value.replaceAll("\\", "\\\\").replaceAll("\n", "\\n").replaceAll('"', '\\"');
+}
+
+function helpText(value: string): string {
+  return value.replaceAll("\\", "\\\\").replaceAll("\n", "\\n");
+}
+
+function labelText(labels: Record<string, string>): string {
+  return Object.entries(labels).map(([k, v]) => `${k}="${label(v)}"`).join(",");
+}
+
+function num(value: number): number {
+  return Number.isFinite(value) ? value : 0;
 }
 
 class Writer {
@@ -21,8 +33,36 @@ class Writer {
   ) {
     this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) {
-      const l = Object.entries(labels).map(([k, v]) => `${k}="${label(v)}"`).join(",");
-      this.lines.push(`${name}${l ? `{${l}}` : ""} ${Number.isFinite(value) ? value : 0}`);
+      const l = labelText(labels);
+      this.lines.push(`${name}${l ? `{${l}}` : ""} ${num(value)}`);
+    }
+  }
+
+  /**
+   * Histograms: one `# HELP`/`# TYPE` per metric name (the first sample's
+   * help), then every label set of that name with cumulative `_bucket`
+   * lines, `+Inf`, `_sum` and `_count`.
+   */
+  histograms(samples: readonly HistogramSample[]) {
+    const byName = new Map<string, HistogramSample[]>();
+    for (const s of samples) {
+      const list = byName.get(s.metric);
+      if (list === undefined) byName.set(s.metric, [s]);
+      else list.push(s);
+    }
+    for (const [name, list] of byName) {
+      this.lines.push(`# HELP ${name} ${helpText(list[0]!.help)}`, `# TYPE ${name} histogram`);
+      for (const { labels, hist } of list) {
+        const l = labelText(labels);
+        const prefix = l ? `${l},` : "";
+        hist.buckets.forEach((le, i) => {
+          this.lines.push(`${name}_bucket{${prefix}le="${le}"} ${num(hist.counts[i] ?? 0)}`);
+        });
+        this.lines.push(`${name}_bucket{${prefix}le="+Inf"} ${num(hist.count)}`);
+        const braces = l ? `{${l}}` : "";
+        this.lines.push(`${name}_sum${braces} ${num(hist.sum)}`);
+        this.lines.push(`${name}_count${braces} ${num(hist.count)}`);
+      }
     }
   }
 }
@@ -136,5 +176,6 @@ export function renderMetrics(s: StatusSnapshot): string {
       s.upstreams.map((u) => [{ group: u.group, addr: u.addr }, u.active]),
     );
   }
+  w.histograms(s.histograms);
   return w.lines.join("\n") + "\n";
 }

@@ -4,6 +4,9 @@
  *
  * @module
  */
+import type { HistogramSample } from "../observability/histogram.ts";
+
+export type { HistogramSample };
 
 /** One tunnel session as the server sees it. */
 export interface SessionStatus {
@@ -47,4 +50,6 @@ export interface StatusSnapshot {
     active: number;
     fails: number;
   }[];
+  /** Latency histograms of every running section (`/metrics` renders them as histograms). */
+  histograms: HistogramSample[];
 }

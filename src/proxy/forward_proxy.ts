@@ -11,6 +11,7 @@ import type { HostPort } from "../transport/conn.ts";
 import { formatHostPort, parseHostPort } from "../transport/conn.ts";
 import type { ByteCounters } from "./_counted_conn.ts";
 import type { Dialer } from "./dial.ts";
+import { ProxyLatency } from "./proxy_latency.ts";
 import { serveProxyConnection } from "./serve_proxy_connection.ts";
 
 /** Options for {@link startForwardProxy}. */
@@ -41,6 +42,8 @@ export interface ForwardProxyStats {
 export class ForwardProxy implements AsyncDisposable {
   /** The real bound address (port 0 resolved). */
   readonly addr: HostPort;
+  /** Request and dial latency histograms of this listener's connections. */
+  readonly latency: ProxyLatency = new ProxyLatency();
   readonly #listener: Deno.TcpListener;
   #config: ProxyConfig;
   readonly #log: Logger;
@@ -137,6 +140,7 @@ export class ForwardProxy implements AsyncDisposable {
         id,
         signal: this.#abort.signal,
         counters: this.#counters,
+        latency: this.latency,
         ...(this.#dial ? { dial: this.#dial } : {}),
       });
       this.#tasks.add(task);

@@ -199,7 +199,7 @@ export async function readHead(
  * buffer, valid until the reader's next `fill`/`reserve`. Parse it (or write
  * it out) before reading on.
  */
-async function readHeadView(
+export async function readHeadView(
   reader: BufferedReader,
   maxBytes: number,
 ): Promise<Uint8Array | null> {
@@ -302,7 +302,7 @@ async function forwardRequest(
 ): Promise<{ keepAlive: boolean; upstream: Upstream | null }> {
   const { ctx } = s;
   const debug = ctx.log.enabled("debug");
-  const started = debug ? performance.now() : 0;
+  const started = performance.now();
   let target: ProxyTarget;
   let framing: BodyFraming;
   try {
@@ -336,6 +336,7 @@ async function forwardRequest(
     }
     try {
       const r = await exchange(s, head, framing, outHead, up, reused, live);
+      if (r.headAt > 0) ctx.latency?.request.observe((r.headAt - started) / 1000);
       if (debug) {
         ctx.log.debug(EVENTS.proxy_request, {
           component: "proxy",
@@ -361,6 +362,8 @@ async function forwardRequest(
 
 interface ExchangeResult {
   status: number;
+  /** `performance.now()` when the final response head arrived; 0 when none did. */
+  headAt: number;
   keepClient: boolean;
   keepUpstream: boolean;
 }
@@ -428,7 +431,7 @@ async function exchange(
       // While the request body is still being read, nobody else may read the client.
       await respond(s, status, message, [], bodyDone || bodyFailed);
     }
-    return { status, keepClient: false, keepUpstream: false };
+    return { status, headAt: 0, keepClient: false, keepUpstream: false };
   };
 
   try {
@@ -489,6 +492,7 @@ async function exchange(
       }
       break;
     }
+    const headAt = performance.now();
     let respFraming: BodyFraming;
     try {
       respFraming = responseBodyFraming(resp, head.method);
@@ -537,11 +541,11 @@ async function exchange(
         ? `idle timeout after ${limits.idle_timeout_ms} ms`
         : `Cannot relay response from "${up.key}": ${errorMessage(err)}`;
       client.close();
-      return { status: resp.status, keepClient: false, keepUpstream: false };
+      return { status: resp.status, headAt, keepClient: false, keepUpstream: false };
     }
     const keepUpstream = bodyDone && !bodyFailed && respFraming.kind !== "close" &&
       upstreamKeepsAlive(resp);
-    return { status: resp.status, keepClient, keepUpstream };
+    return { status: resp.status, headAt, keepClient, keepUpstream };
   } finally {
     idle.pause();
     live.up = null;
@@ -656,11 +660,13 @@ async function serveConnect(s: ConnState, head: RequestHead): Promise<void> {
   }
   s.target = formatHostPort(target);
   let conn: ByteConn;
+  const dialStarted = performance.now();
   try {
     conn = await dialTarget(s.dial, target.hostname, target.port, {
       timeoutMs: limits.connect_timeout_ms,
       signal: ctx.signal,
     });
+    ctx.latency?.connect.observe((performance.now() - dialStarted) / 1000);
   } catch (err) {
     if (!(err instanceof DialError)) throw err;
     await respond(s, dialFailureStatus(err), err.message);

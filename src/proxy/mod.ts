@@ -7,6 +7,7 @@
  */
 export { ForwardProxy, startForwardProxy } from "./forward_proxy.ts";
 export type { ForwardProxyOptions, ForwardProxyStats } from "./forward_proxy.ts";
+export { ProxyLatency } from "./proxy_latency.ts";
 export { serveProxyConnection } from "./serve_proxy_connection.ts";
 export type { DetectedProtocol, ProxyContext } from "./proxy_context.ts";
 export { classifyDialError, DialError, dialTarget, dialTcpTarget } from "./dial.ts";

@@ -10,6 +10,7 @@ import type { BufferedReader } from "./_buffered_reader.ts";
 import type { ByteCounters, CountedConn } from "./_counted_conn.ts";
 import type { Deadline } from "./_deadline.ts";
 import type { Dialer } from "./dial.ts";
+import type { ProxyLatency } from "./proxy_latency.ts";
 
 /** Everything {@link serveProxyConnection} needs besides the connection. */
 export interface ProxyContext {
@@ -25,6 +26,8 @@ export interface ProxyContext {
   signal?: AbortSignal;
   /** Shared byte counters (the listener's stats) to add this connection's bytes to. */
   counters?: ByteCounters;
+  /** Where request and dial latencies are observed. @default not observed */
+  latency?: ProxyLatency | undefined;
 }
 
 /** The protocol a connection turned out to speak. */

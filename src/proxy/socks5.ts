@@ -205,11 +205,13 @@ async function socksConnect(s: ConnState, address: SocksAddress): Promise<void> 
   const { ctx, client } = s;
   const limits = ctx.config.limits;
   let conn: ByteConn;
+  const dialStarted = performance.now();
   try {
     conn = await dialTarget(s.dial, address.hostname, address.port, {
       timeoutMs: limits.connect_timeout_ms,
       signal: ctx.signal,
     });
+    ctx.latency?.socks5.observe((performance.now() - dialStarted) / 1000);
   } catch (err) {
     if (!(err instanceof DialError)) throw err;
     s.error = err.message;

@@ -39,6 +39,7 @@ const SNAPSHOT: StatusSnapshot = {
     active: 0,
     fails: 3,
   }],
+  histograms: [],
 };
 
 function handler(token?: string) {
@@ -117,4 +118,59 @@ Deno.test("renderMetrics() leaves out sections that do not run", () => {
   assert.ok(!text.includes("wmproxy_proxy_"));
   assert.ok(!text.includes("wmproxy_tunnel_sessions"));
   assert.match(text, /wmproxy_uptime_seconds 12\.5/);
+});
+
+Deno.test("renderMetrics() renders histograms with one HELP/TYPE per metric name", () => {
+  const text = renderMetrics({
+    ...SNAPSHOT,
+    proxy: null,
+    tunnel_server: null,
+    upstreams: [],
+    histograms: [
+      {
+        metric: "wmproxy_x_seconds",
+        help: "X latency.",
+        labels: { kind: "a" },
+        hist: { buckets: [0.1, 1], counts: [1, 2], count: 3, sum: 3.55 },
+      },
+      {
+        metric: "wmproxy_x_seconds",
+        help: "X latency.",
+        labels: { kind: 'b"' },
+        hist: { buckets: [0.1, 1], counts: [0, 0], count: 0, sum: 0 },
+      },
+      {
+        metric: "wmproxy_y_seconds",
+        help: "Y latency.",
+        labels: {},
+        hist: { buckets: [0.5], counts: [1], count: 1, sum: 0.25 },
+      },
+    ],
+  });
+  const start = text.indexOf("# HELP wmproxy_x_seconds");
+  assert.ok(start > 0, text);
+  assert.equal(
+    text.slice(start),
+    [
+      "# HELP wmproxy_x_seconds X latency.",
+      "# TYPE wmproxy_x_seconds histogram",
+      'wmproxy_x_seconds_bucket{kind="a",le="0.1"} 1',
+      'wmproxy_x_seconds_bucket{kind="a",le="1"} 2',
+      'wmproxy_x_seconds_bucket{kind="a",le="+Inf"} 3',
+      'wmproxy_x_seconds_sum{kind="a"} 3.55',
+      'wmproxy_x_seconds_count{kind="a"} 3',
+      'wmproxy_x_seconds_bucket{kind="b\\"",le="0.1"} 0',
+      'wmproxy_x_seconds_bucket{kind="b\\"",le="1"} 0',
+      'wmproxy_x_seconds_bucket{kind="b\\"",le="+Inf"} 0',
+      'wmproxy_x_seconds_sum{kind="b\\""} 0',
+      'wmproxy_x_seconds_count{kind="b\\""} 0',
+      "# HELP wmproxy_y_seconds Y latency.",
+      "# TYPE wmproxy_y_seconds histogram",
+      'wmproxy_y_seconds_bucket{le="0.5"} 1',
+      'wmproxy_y_seconds_bucket{le="+Inf"} 1',
+      "wmproxy_y_seconds_sum 0.25",
+      "wmproxy_y_seconds_count 1",
+      "",
+    ].join("\n"),
+  );
 });
