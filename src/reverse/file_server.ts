@@ -13,6 +13,7 @@
  * @module
  */
 import type { FileServerConfig } from "../config/http_section.ts";
+import type { FileCache } from "./file_cache.ts";
 import { contentTypeFor, isCompressible } from "./mime.ts";
 
 /** Files smaller than this are not compressed on the fly. */
@@ -175,7 +176,11 @@ function acceptsEncoding(req: Request, token: string): boolean {
  * await serveFile({ req: new Request("http://x/a.txt"), uri: "/a.txt", search: "", prefix: "/" }, config);
  * ```
  */
-export async function serveFile(request: FileRequest, config: FileServerConfig): Promise<Response> {
+export async function serveFile(
+  request: FileRequest,
+  config: FileServerConfig,
+  cache?: FileCache,
+): Promise<Response> {
   const { req, uri } = request;
   if (req.method !== "GET" && req.method !== "HEAD") {
     return textResponse(405, "405 Method Not Allowed", { allow: "GET, HEAD" });
@@ -191,6 +196,9 @@ export async function serveFile(request: FileRequest, config: FileServerConfig):
     base = config.root ?? ".";
   }
   if (isHidden(rel, config.hidden)) return textResponse(404, "404 Not Found");
+  const key = cache === undefined ? "" : `${base}\0${rel}`;
+  const hit = cache?.lookup(key);
+  if (hit !== undefined) return await sendFile(req, config, hit.root, hit.path, hit.info, cache);
   let root: string;
   try {
     root = await Deno.realPath(base);
@@ -220,7 +228,7 @@ export async function serveFile(request: FileRequest, config: FileServerConfig):
       if (index === undefined) continue;
       try {
         const indexInfo = await Deno.stat(index);
-        if (indexInfo.isFile) return await sendFile(req, config, root, index, indexInfo);
+        if (indexInfo.isFile) return await sendFile(req, config, root, index, indexInfo, undefined);
       } catch {
         // next index
       }
@@ -229,7 +237,8 @@ export async function serveFile(request: FileRequest, config: FileServerConfig):
     return textResponse(403, "403 Forbidden");
   }
   if (!info.isFile) return textResponse(404, "404 Not Found");
-  return await sendFile(req, config, root, target, info);
+  cache?.remember(key, { root, path: target, info });
+  return await sendFile(req, config, root, target, info, cache);
 }
 
 async function sendFile(
@@ -238,6 +247,7 @@ async function sendFile(
   root: string,
   path: string,
   info: Deno.FileInfo,
+  cache: FileCache | undefined,
 ): Promise<Response> {
   const contentType = contentTypeFor(path, config.mime_types, config.default_type);
   const headers = new Headers({ "content-type": contentType, "accept-ranges": "bytes" });
@@ -327,6 +337,12 @@ async function sendFile(
   }
   headers.set("content-length", String(length));
   if (req.method === "HEAD") return new Response(null, { status, headers });
+  if (servePath === path && cache !== undefined) {
+    const bytes = await cache.contents(path, info);
+    if (bytes !== undefined) {
+      return new Response(bytes.subarray(start, start + length), { status, headers });
+    }
+  }
   const file = await Deno.open(servePath, { read: true });
   if (start > 0) await file.seek(start, Deno.SeekMode.Start);
   return new Response(fileStream(file, length), { status, headers });

@@ -18,6 +18,7 @@ import { UpstreamGroup } from "../upstream/mod.ts";
 import { statusResponse } from "./_errors.ts";
 import { withAccessLog } from "./access_log.ts";
 import type { FetchLike, HttpRequestInfo, RequestContext } from "./context.ts";
+import { FileCache } from "./file_cache.ts";
 import { serveFile } from "./file_server.ts";
 import { applyRules } from "./headers.ts";
 import { compileIpRules, ipAllowed, type IpRules } from "./ip_rules.ts";
@@ -43,12 +44,15 @@ export interface HttpHandlerDeps extends WebSocketDeps {
   now?: () => number;
   /** limit_req delays. @default a timer that the client's disconnect cancels */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Called with the seconds from a request's arrival to its response head. */
+  observe?: (listen: string | undefined, seconds: number) => void;
 }
 
 /** The handler's signature. */
 export type HttpHandler = (req: Request, info: HttpRequestInfo) => Promise<Response>;
 
-interface CompiledServer {
+/** One virtual server, compiled for matching. */
+export interface CompiledServer {
   config: VirtualServerConfig;
   server_names: readonly string[];
   default_server: boolean;
@@ -94,6 +98,29 @@ export function createHttpHandler(
   config: HttpSectionConfig,
   deps: HttpHandlerDeps = {},
 ): HttpHandler {
+  return createHttpCore(config, deps).handle;
+}
+
+/**
+ * The compiled section: the handler, plus the routing pieces it uses, for an
+ * edge that routes requests itself (the raw HTTP/1.1 front).
+ */
+export interface HttpCore {
+  readonly config: HttpSectionConfig;
+  readonly handle: HttpHandler;
+  /** Upstream groups by name. */
+  readonly groups: ReadonlyMap<string, UpstreamGroup>;
+  /** The virtual server for `host` among those on `listen` (all servers when unknown). */
+  selectServer(listen: string | undefined, host: string): CompiledServer | undefined;
+  /** Compiled allow/deny rules of a location. */
+  ipRules(location: LocationConfig): IpRules;
+}
+
+/** Builds the handler for an `http` section and the routing state it shares. */
+export function createHttpCore(
+  config: HttpSectionConfig,
+  deps: HttpHandlerDeps = {},
+): HttpCore {
   const log = deps.log;
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? defaultSleep;
@@ -109,6 +136,7 @@ export function createHttpHandler(
     ...(deps.connectWebSocket ? { connectWebSocket: deps.connectWebSocket } : {}),
     ...(deps.upgradeWebSocket ? { upgradeWebSocket: deps.upgradeWebSocket } : {}),
   };
+  const files = new FileCache(now);
   const zones = new Map(config.limit_req_zones.map((z) => [z.name, new LimitReqZone(z)]));
   const ipRules = new Map<LocationConfig, IpRules>();
   const servers: CompiledServer[] = config.servers.map((s) => {
@@ -157,7 +185,7 @@ export function createHttpHandler(
       res = staticResponse(ctx.req, location.static_response, ctx.vars);
     } else if (location.file_server !== undefined) {
       res = location.try_files === undefined
-        ? await serveFile(fileRequest(ctx, location), location.file_server)
+        ? await serveFile(fileRequest(ctx, location), location.file_server, files)
         : await tryFiles(ctx, server, location);
     } else if (location.proxy_pass !== undefined) {
       res = location.websocket && isWebSocketUpgrade(ctx.req)
@@ -195,6 +223,7 @@ export function createHttpHandler(
       const res = await serveFile(
         { ...fileRequest(ctx, location), uri: path },
         location.file_server!,
+        files,
       );
       const miss = res.status === 404 || (res.status === 301 && !path.endsWith("/"));
       if (!miss) return res;
@@ -228,7 +257,7 @@ export function createHttpHandler(
     };
   }
 
-  return async function handleHttp(req: Request, info: HttpRequestInfo): Promise<Response> {
+  async function handleHttp(req: Request, info: HttpRequestInfo): Promise<Response> {
     const start = now();
     const url = new URL(req.url);
     const hostHeader = req.headers.get("host") ?? url.host;
@@ -274,6 +303,7 @@ export function createHttpHandler(
         res = statusResponse(500, "Internal Server Error");
       }
     }
+    deps.observe?.(info.listen, (now() - start) / 1000);
     return withAccessLog(
       ctx,
       res,
@@ -282,5 +312,14 @@ export function createHttpHandler(
       log,
       now,
     );
+  }
+
+  return {
+    config,
+    handle: handleHttp,
+    groups,
+    selectServer: (listen, host) =>
+      selectServer((listen !== undefined ? byListen.get(listen) : undefined) ?? servers, host),
+    ipRules: (location) => ipRules.get(location) ?? compileIpRules(location.allow, location.deny),
   };
 }

@@ -49,20 +49,30 @@ export function applyRules(
   vars: RequestVariables,
 ): void {
   if (rules.length === 0) return;
+  const list: [string, string][] = [];
+  for (const [name, value] of headers) list.push([name, value]);
+  const result = applyRulesToList(list, rules, vars);
+  for (const name of [...headers.keys()]) headers.delete(name);
+  for (const [name, value] of result) headers.append(name, value);
+}
+
+/** {@link applyRules} on a header list (names keep their case); returns the new list. */
+export function applyRulesToList(
+  list: readonly [string, string][],
+  rules: readonly HeaderRuleConfig[],
+  vars: RequestVariables,
+): [string, string][] {
+  if (rules.length === 0) return list.slice();
   const expanded = rules.map((r) =>
     r.value === undefined
       ? r
       : { ...r, value: expandTemplate(r.value, vars).replaceAll("$", "$$$$") }
   );
-  const list: [string, string][] = [];
-  for (const [name, value] of headers) list.push([name, value]);
-  const result = applyHeaderRules(list, expanded, {
+  return applyHeaderRules(list, expanded, {
     remote_addr: vars.remote_addr,
     host: vars.host,
     scheme: vars.scheme,
   });
-  for (const name of [...headers.keys()]) headers.delete(name);
-  for (const [name, value] of result) headers.append(name, value);
 }
 
 /** Options for {@link upstreamRequestHeaders}. */

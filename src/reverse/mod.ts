@@ -4,11 +4,19 @@
  *
  * @module
  */
-export { createHttpHandler, MAX_INTERNAL_REDIRECTS, parseHostHeader } from "./handler.ts";
-export type { HttpHandler, HttpHandlerDeps } from "./handler.ts";
+export {
+  createHttpCore,
+  createHttpHandler,
+  MAX_INTERNAL_REDIRECTS,
+  parseHostHeader,
+} from "./handler.ts";
+export type { CompiledServer, HttpCore, HttpHandler, HttpHandlerDeps } from "./handler.ts";
+export { FAST_BODY_BYTES, FRONT_MAX_HEAD_BYTES, serveFrontConnection } from "./http_front.ts";
+export type { FrontOptions, FrontVisitor } from "./http_front.ts";
+export { UpstreamPool } from "./upstream_pool.ts";
 export type { FetchLike, HttpRequestInfo, RequestContext } from "./context.ts";
 export { CLIENT_HELLO_TIMEOUT_MS, startHttpSection } from "./http_server.ts";
-export type { HttpSection, StartHttpSectionOptions } from "./http_server.ts";
+export type { HttpSection, HttpUpdateReport, StartHttpSectionOptions } from "./http_server.ts";
 export {
   hostMatches,
   LocationRouter,

@@ -52,7 +52,7 @@ export function parseProxyPass(url: string, groups: ReadonlySet<string>): ProxyT
  * has no path; otherwise the target path replaces the matched prefix (nginx).
  */
 export function upstreamPath(
-  ctx: RequestContext,
+  ctx: { url: { pathname: string; search: string }; vars: { uri: string } },
   target: ProxyTarget,
   location: LocationConfig,
 ): string {
