@@ -7,7 +7,13 @@
  */
 import { VERSION } from "../version.ts";
 import { type Config, sameConfig } from "../config/mod.ts";
-import { errorMessage, EVENTS, type Logger } from "../observability/mod.ts";
+import {
+  errorMessage,
+  EVENTS,
+  Histogram,
+  type HistogramSample,
+  type Logger,
+} from "../observability/mod.ts";
 import { type ForwardProxy, relay, serveProxyConnection, startForwardProxy } from "../proxy/mod.ts";
 import {
   type CenterClient,
@@ -21,12 +27,19 @@ import type { VirtualStream } from "../mux/mod.ts";
 import { ERROR_CODES } from "../tunnel/mod.ts";
 import { formatHostPort } from "../transport/mod.ts";
 import type { StatusSnapshot } from "../admin/mod.ts";
-import { startStreamSection, type StreamSection } from "../stream/mod.ts";
-import { type HttpSection, startHttpSection } from "../reverse/mod.ts";
+import { startStreamSection, type StreamReloadReport, type StreamSection } from "../stream/mod.ts";
+import { type HttpSection, type HttpUpdateReport, startHttpSection } from "../reverse/mod.ts";
 import type { UpstreamGroup } from "../upstream/mod.ts";
 
 /** A relayed stream idle both ways this long is closed. */
 const RELAY_IDLE_TIMEOUT_MS = 3_600_000;
+/**
+ * How often the tunnel server's sessions are looked at for a new heartbeat
+ * round trip (at most one observation per session per look).
+ */
+const RTT_SAMPLE_MS = 1000;
+const RTT_METRIC = "wmproxy_tunnel_heartbeat_rtt_seconds";
+const RTT_HELP = "Tunnel server: heartbeat round trips of client sessions, sampled each second.";
 
 /** The running sections. */
 export interface Program extends AsyncDisposable {
@@ -79,14 +92,25 @@ async function relayToParent(
 export interface ReloadReport {
   /** Unchanged: listeners and connections untouched. */
   kept: string[];
-  /** Changed and applied in place: listeners and connections kept. */
+  /**
+   * Changed and applied in place: listeners and connections kept (`stream`:
+   * those of its unchanged servers; see {@link ReloadReport.stream}).
+   */
   updated: string[];
   /** Changed where a restart is needed (listen address, TLS, …): only that section restarted. */
   restarted: string[];
   started: string[];
   stopped: string[];
-  /** Sections that could not start with the new config (left off; fix and reload again). */
+  /**
+   * Sections that could not start with the new config (left off; fix and
+   * reload again). A stream server that could not start is reported as
+   * section `stream` (the rest of the section runs on).
+   */
   failed: { section: string; error: string }[];
+  /** Server by server, when the stream section was updated in place. */
+  stream?: StreamReloadReport;
+  /** Listener by listener, when the http section was updated in place. */
+  http?: HttpUpdateReport;
 }
 
 /** Server keys a running tunnel server takes in place; any other change restarts it. */
@@ -141,7 +165,23 @@ export async function startProgram(config: Config, log: Logger): Promise<Program
     else if (name === "client") client = undefined;
     else server = undefined;
   };
+  // Heartbeat round trips are only kept as "the last one" by the sessions:
+  // look at them regularly and observe each new value.
+  const tunnelRtt = new Histogram();
+  const lastRtt = new WeakMap<object, number>();
+  const rttTimer = setInterval(() => {
+    if (server === undefined) return;
+    for (const c of server.registry.list()) {
+      const rtt = c.session.stats().rttMs;
+      if (rtt === null || lastRtt.get(c) === rtt) continue;
+      lastRtt.set(c, rtt);
+      tunnelRtt.observe(rtt / 1000);
+    }
+  }, RTT_SAMPLE_MS);
+  Deno.unrefTimer(rttTimer);
+
   const stopAll = async () => {
+    clearInterval(rttTimer);
     for (const name of [...ORDER].reverse()) await stop(name);
   };
 
@@ -168,13 +208,45 @@ export async function startProgram(config: Config, log: Logger): Promise<Program
     for (const name of [...ORDER].reverse()) {
       const a = prev[name];
       const b = next[name];
-      if (sameConfig(a, b)) {
-        if (a !== undefined) report.kept.push(name);
-        continue;
-      }
-      if (a === undefined) {
+      if (b !== undefined && running(name) === undefined) {
+        // New, or configured before but not running (it failed to start): start it.
         toRestart.push(name);
         report.started.push(name);
+        continue;
+      }
+      if (name === "stream" && stream && next.stream) {
+        // Even when unchanged: servers that failed to start last time are tried again.
+        const r = await stream.update(next.stream);
+        const changed = r.updated.length + r.restarted.length + r.started.length +
+          r.stopped.length + r.failed.length;
+        if (changed === 0) {
+          report.kept.push(name);
+        } else {
+          report.stream = r;
+          report.updated.push(name);
+          for (const f of r.failed) report.failed.push({ section: name, error: f.error });
+        }
+        continue;
+      }
+      if (name === "http" && http && next.http && !sameConfig(a, b)) {
+        // Routes, upstreams and rules in place; only changed listeners restart.
+        let r: HttpUpdateReport;
+        try {
+          r = await http.update(next.http);
+        } catch (err) {
+          // A certificate could not be read: the running section stays as it was.
+          report.failed.push({ section: name, error: errorMessage(err) });
+          continue;
+        }
+        report.http = r;
+        report.updated.push(name);
+        for (const f of r.failed) {
+          report.failed.push({ section: name, error: `${f.addr}: ${f.error}` });
+        }
+        continue;
+      }
+      if (sameConfig(a, b)) {
+        if (a !== undefined) report.kept.push(name);
         continue;
       }
       if (b === undefined) {
@@ -244,6 +316,14 @@ export async function startProgram(config: Config, log: Logger): Promise<Program
       ...(http?.upstreams.values() ?? []),
     ];
     const p = proxy?.stats;
+    const histograms: HistogramSample[] = [
+      ...(proxy?.latency.samples() ?? []),
+      ...(server
+        ? [{ metric: RTT_METRIC, help: RTT_HELP, labels: {}, hist: tunnelRtt.snapshot() }]
+        : []),
+      ...(stream?.histograms() ?? []),
+      ...(http?.histograms() ?? []),
+    ];
     return {
       version: VERSION,
       pid: Deno.pid,
@@ -293,6 +373,7 @@ export async function startProgram(config: Config, log: Logger): Promise<Program
           fails: u.fails,
         }))
       ),
+      histograms,
     };
   }
 

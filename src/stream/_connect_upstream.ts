@@ -6,6 +6,7 @@
  */
 import { type Dialer, dialTarget, dialTcpTarget } from "../proxy/dial.ts";
 import { EVENTS } from "../observability/events.ts";
+import type { Histogram } from "../observability/histogram.ts";
 import { errorMessage, type Logger } from "../observability/log.ts";
 import type { ByteConn } from "../transport/conn.ts";
 import type { UpstreamGroup, UpstreamPeer } from "../upstream/upstream_group.ts";
@@ -17,6 +18,8 @@ export interface ConnectUpstreamOptions {
   log?: Logger | undefined;
   /** @default dialTcpTarget */
   dial?: Dialer | undefined;
+  /** Observes the seconds until a connection succeeded (failed tries included). */
+  histogram?: Histogram | undefined;
 }
 
 /** A connection to a peer; the peer is acquired and must be released. */
@@ -34,6 +37,7 @@ export async function connectUpstream(
   key: string,
   options: ConnectUpstreamOptions,
 ): Promise<UpstreamConnection> {
+  const started = performance.now();
   const tried = new Set<string>();
   let last: unknown;
   while (true) {
@@ -56,6 +60,7 @@ export async function connectUpstream(
         { timeoutMs: options.connectTimeoutMs, signal: options.signal },
       );
       group.reportSuccess(peer);
+      options.histogram?.observe((performance.now() - started) / 1000);
       return { conn, peer };
     } catch (err) {
       group.release(peer);

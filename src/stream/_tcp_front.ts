@@ -17,6 +17,7 @@ export type TcpHandler = (conn: Deno.TcpConn, signal: AbortSignal) => Promise<vo
 
 /** Options for {@link TcpFront}. */
 export interface TcpFrontOptions {
+  /** Read at every accept, so a reload may change it. */
   maxConnections: number;
   log: Logger;
   handle: TcpHandler;
@@ -35,7 +36,7 @@ export class TcpFront {
   constructor(listener: TcpListener, options: TcpFrontOptions) {
     this.#listener = listener;
     this.addr = listener.addr;
-    this.#options = options;
+    this.#options = { ...options };
     this.#loop = this.#acceptLoop();
   }
 
@@ -44,8 +45,13 @@ export class TcpFront {
     return this.#handlers.size;
   }
 
+  /** The connection limit applies to connections accepted from now on. */
+  set maxConnections(value: number) {
+    this.#options.maxConnections = value;
+  }
+
   async #acceptLoop(): Promise<void> {
-    const { log, maxConnections } = this.#options;
+    const { log } = this.#options;
     const signal = this.#stop.signal;
     while (!signal.aborted) {
       let conn: Deno.TcpConn;
@@ -63,6 +69,7 @@ export class TcpFront {
         await new Promise((r) => setTimeout(r, 50));
         continue;
       }
+      const maxConnections = this.#options.maxConnections;
       if (this.#handlers.size >= maxConnections) {
         log.warn(EVENTS.connection_rejected, {
           peer: formatHostPort(conn.remoteAddr),

@@ -8,8 +8,11 @@ export { startStreamSection } from "./stream_section.ts";
 export type {
   StartStreamSectionOptions,
   StreamListenerInfo,
+  StreamReloadReport,
   StreamSection,
 } from "./stream_section.ts";
+export { listenerKey, planStreamReload } from "./stream_reload_plan.ts";
+export type { StreamReloadPlan, StreamServerAction } from "./stream_reload_plan.ts";
 export { TcpStreamServer } from "./tcp_stream_server.ts";
 export type { TcpStreamServerOptions } from "./tcp_stream_server.ts";
 export { UDP_PENDING_DATAGRAMS, UdpStreamServer } from "./udp_stream_server.ts";

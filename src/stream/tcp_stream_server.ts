@@ -9,12 +9,13 @@
 import type { TcpStreamServerConfig } from "../config/stream_section.ts";
 import { encodeProxyHeader } from "../mapping/proxy_protocol.ts";
 import { EVENTS } from "../observability/events.ts";
+import type { Histogram } from "../observability/histogram.ts";
 import { errorMessage, type Logger } from "../observability/log.ts";
 import type { Dialer } from "../proxy/dial.ts";
 import { relay } from "../proxy/relay.ts";
 import type { HostPort } from "../transport/conn.ts";
 import { formatHostPort, parseHostPort, writeAll } from "../transport/conn.ts";
-import { listenTcp } from "../transport/tcp.ts";
+import { listenTcp, type TcpListener } from "../transport/tcp.ts";
 import type { UpstreamGroup } from "../upstream/upstream_group.ts";
 import { connectUpstream } from "./_connect_upstream.ts";
 import { TcpFront } from "./_tcp_front.ts";
@@ -25,17 +26,37 @@ export interface TcpStreamServerOptions {
   log: Logger;
   /** @default dialTcpTarget */
   dial?: Dialer | undefined;
+  /** Observes the seconds to connect to an upstream server. */
+  connectHistogram?: Histogram | undefined;
 }
 
 let nextConnId = 1;
+
+/** What a connection is served with; replaced as a whole by {@link TcpStreamServer.update}. */
+interface TcpStreamRoute {
+  readonly config: TcpStreamServerConfig;
+  readonly group: UpstreamGroup;
+}
 
 /** See the module doc. */
 export class TcpStreamServer implements AsyncDisposable {
   readonly protocol = "tcp";
   readonly #front: TcpFront;
+  #route: TcpStreamRoute;
 
-  private constructor(front: TcpFront) {
-    this.#front = front;
+  private constructor(
+    listener: TcpListener,
+    route: TcpStreamRoute,
+    options: TcpStreamServerOptions,
+  ) {
+    this.#route = route;
+    const log = options.log.child({ listen: formatHostPort(listener.addr) });
+    const serveOptions = { log, dial: options.dial, histogram: options.connectHistogram };
+    this.#front = new TcpFront(listener, {
+      maxConnections: route.config.max_connections,
+      log,
+      handle: (conn, signal) => serveTcpStream(conn, this.#route, signal, serveOptions),
+    });
   }
 
   /** Binds `config.listen` and starts serving. */
@@ -45,14 +66,16 @@ export class TcpStreamServer implements AsyncDisposable {
     options: TcpStreamServerOptions,
   ): TcpStreamServer {
     const listener = listenTcp(parseHostPort(config.listen));
-    const log = options.log.child({ listen: formatHostPort(listener.addr) });
-    const front = new TcpFront(listener, {
-      maxConnections: config.max_connections,
-      log,
-      handle: (conn, signal) =>
-        serveTcpStream(conn, config, group, { log, signal, dial: options.dial }),
-    });
-    return new TcpStreamServer(front);
+    return new TcpStreamServer(listener, { config, group }, options);
+  }
+
+  /**
+   * Applies a new config and group to connections accepted from now on (the
+   * open ones keep theirs). `config.listen` is not looked at: the listener stays.
+   */
+  update(config: TcpStreamServerConfig, group: UpstreamGroup): void {
+    this.#route = { config, group };
+    this.#front.maxConnections = config.max_connections;
   }
 
   /** The bound address. */
@@ -77,14 +100,15 @@ export class TcpStreamServer implements AsyncDisposable {
 
 async function serveTcpStream(
   client: Deno.TcpConn,
-  config: TcpStreamServerConfig,
-  group: UpstreamGroup,
-  options: { log: Logger; signal: AbortSignal; dial: Dialer | undefined },
+  route: TcpStreamRoute,
+  signal: AbortSignal,
+  options: { log: Logger; dial: Dialer | undefined; histogram: Histogram | undefined },
 ): Promise<void> {
+  const { config, group } = route;
   const started = Date.now();
   const conn = nextConnId++;
   const peer = formatHostPort(client.remoteAddr);
-  const { log, signal } = options;
+  const { log } = options;
   let upstream;
   try {
     upstream = await connectUpstream(group, client.remoteAddr.hostname, {
@@ -92,6 +116,7 @@ async function serveTcpStream(
       signal,
       log,
       dial: options.dial,
+      histogram: options.histogram,
     });
   } catch (err) {
     client.close();

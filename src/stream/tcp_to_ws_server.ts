@@ -7,10 +7,11 @@
  */
 import type { TcpToWsStreamServerConfig } from "../config/stream_section.ts";
 import { EVENTS } from "../observability/events.ts";
+import type { Histogram } from "../observability/histogram.ts";
 import { errorMessage, type Logger } from "../observability/log.ts";
 import type { HostPort } from "../transport/conn.ts";
 import { formatHostPort, parseHostPort } from "../transport/conn.ts";
-import { listenTcp } from "../transport/tcp.ts";
+import { listenTcp, type TcpListener } from "../transport/tcp.ts";
 import { TcpFront } from "./_tcp_front.ts";
 import { bridgeWebSocket } from "./websocket_bridge.ts";
 
@@ -20,6 +21,8 @@ export interface TcpToWsServerOptions {
   log: Logger;
   /** PEM CA certificates to trust for `wss://` besides the system roots. */
   caCerts?: readonly string[] | undefined;
+  /** Observes the seconds to open the WebSocket. */
+  connectHistogram?: Histogram | undefined;
 }
 
 let nextConnId = 1;
@@ -89,11 +92,24 @@ export class TcpToWsServer implements AsyncDisposable {
   readonly protocol: "tcp2ws" | "tcp2wss";
   readonly #front: TcpFront;
   readonly #client: Deno.HttpClient | undefined;
+  #config: TcpToWsStreamServerConfig;
 
-  private constructor(protocol: "tcp2ws" | "tcp2wss", front: TcpFront, client?: Deno.HttpClient) {
-    this.protocol = protocol;
-    this.#front = front;
+  private constructor(
+    config: TcpToWsStreamServerConfig,
+    listener: TcpListener,
+    client: Deno.HttpClient | undefined,
+    options: TcpToWsServerOptions,
+  ) {
+    this.protocol = config.protocol;
+    this.#config = config;
     this.#client = client;
+    const log = options.log.child({ listen: formatHostPort(listener.addr) });
+    const serveOptions = { log, client, histogram: options.connectHistogram };
+    this.#front = new TcpFront(listener, {
+      maxConnections: config.max_connections,
+      log,
+      handle: (conn, signal) => serveTcpToWs(conn, this.#config, signal, serveOptions),
+    });
   }
 
   /** Binds `config.listen` and starts serving. */
@@ -108,13 +124,17 @@ export class TcpToWsServer implements AsyncDisposable {
       client?.close();
       throw err;
     }
-    const log = options.log.child({ listen: formatHostPort(listener.addr) });
-    const front = new TcpFront(listener, {
-      maxConnections: config.max_connections,
-      log,
-      handle: (conn, signal) => serveTcpToWs(conn, config, { log, signal, client }),
-    });
-    return new TcpToWsServer(config.protocol, front, client);
+    return new TcpToWsServer(config, listener, client, options);
+  }
+
+  /**
+   * Applies a new config to connections accepted from now on (the open ones
+   * keep theirs). `listen`, `protocol` and `ca_file` are not looked at: a
+   * change to them needs a new server.
+   */
+  update(config: TcpToWsStreamServerConfig): void {
+    this.#config = config;
+    this.#front.maxConnections = config.max_connections;
   }
 
   /** The bound address. */
@@ -141,19 +161,26 @@ export class TcpToWsServer implements AsyncDisposable {
 async function serveTcpToWs(
   tcp: Deno.TcpConn,
   config: TcpToWsStreamServerConfig,
-  options: { log: Logger; signal: AbortSignal; client: Deno.HttpClient | undefined },
+  signal: AbortSignal,
+  options: {
+    log: Logger;
+    client: Deno.HttpClient | undefined;
+    histogram: Histogram | undefined;
+  },
 ): Promise<void> {
   const started = Date.now();
   const conn = nextConnId++;
   const peer = formatHostPort(tcp.remoteAddr);
-  const { log, signal } = options;
+  const { log } = options;
   let ws: WebSocket;
   try {
+    const opening = performance.now();
     ws = await openWebSocket(config.target, {
       timeoutMs: config.connect_timeout_ms,
       signal,
       client: options.client,
     });
+    options.histogram?.observe((performance.now() - opening) / 1000);
   } catch (err) {
     tcp.close();
     log.warn(EVENTS.connection_closed, {

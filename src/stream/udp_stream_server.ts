@@ -71,6 +71,8 @@ function closeSocket(sock: dgram.Socket): Promise<void> {
 
 class UdpSession {
   readonly client: HostPort;
+  /** The group the peer came from (a reload may give the server a new one). */
+  readonly group: UpstreamGroup;
   readonly peer: UpstreamPeer;
   readonly started = Date.now();
   socket: dgram.Socket | undefined;
@@ -84,8 +86,9 @@ class UdpSession {
   idle: IdleTimer | undefined;
   ready: Promise<void> = Promise.resolve();
 
-  constructor(client: HostPort, peer: UpstreamPeer) {
+  constructor(client: HostPort, group: UpstreamGroup, peer: UpstreamPeer) {
     this.client = client;
+    this.group = group;
     this.peer = peer;
   }
 }
@@ -96,8 +99,8 @@ export class UdpStreamServer implements AsyncDisposable {
   /** The bound address. */
   readonly addr: HostPort;
   readonly #socket: dgram.Socket;
-  readonly #config: UdpStreamServerConfig;
-  readonly #group: UpstreamGroup;
+  #config: UdpStreamServerConfig;
+  #group: UpstreamGroup;
   readonly #log: Logger;
   readonly #sessions = new Map<string, UdpSession>();
   #closed = false;
@@ -130,6 +133,15 @@ export class UdpStreamServer implements AsyncDisposable {
     const addr = parseHostPort(config.listen);
     const socket = await bind(familyOf(addr.hostname), addr.hostname, addr.port);
     return new UdpStreamServer(socket, config, group, options.log);
+  }
+
+  /**
+   * Applies a new config and group to sessions that start from now on (live
+   * sessions keep theirs). `config.listen` is not looked at: the socket stays.
+   */
+  update(config: UdpStreamServerConfig, group: UpstreamGroup): void {
+    this.#config = config;
+    this.#group = group;
   }
 
   /** Live sessions. */
@@ -174,7 +186,7 @@ export class UdpStreamServer implements AsyncDisposable {
     const peer = this.#group.pick(client.hostname);
     if (peer === undefined) return undefined;
     this.#group.acquire(peer);
-    const session = new UdpSession(client, peer);
+    const session = new UdpSession(client, this.#group, peer);
     this.#sessions.set(key, session);
     session.idle = new IdleTimer(this.#config.idle_timeout_ms, () => {
       void this.#end(key, session, undefined);
@@ -214,11 +226,11 @@ export class UdpStreamServer implements AsyncDisposable {
         });
       });
       sock.on("error", (err: Error) => {
-        this.#group.reportFailure(peer, err.message);
+        session.group.reportFailure(peer, err.message);
         void this.#end(key, session, err);
       });
       session.socket = sock;
-      this.#group.reportSuccess(peer);
+      session.group.reportSuccess(peer);
       this.#log.debug(EVENTS.udp_session_opened, {
         peer: formatHostPort(session.client),
         target: peer.id,
@@ -230,7 +242,7 @@ export class UdpStreamServer implements AsyncDisposable {
       }
       session.pending = [];
     } catch (err) {
-      this.#group.reportFailure(peer, errorMessage(err));
+      session.group.reportFailure(peer, errorMessage(err));
       await this.#end(key, session, err);
     }
   }
@@ -240,7 +252,7 @@ export class UdpStreamServer implements AsyncDisposable {
     session.closed = true;
     session.idle?.cancel();
     if (this.#sessions.get(key) === session) this.#sessions.delete(key);
-    this.#group.release(session.peer);
+    session.group.release(session.peer);
     if (session.socket !== undefined) await closeSocket(session.socket);
     this.#log.info(EVENTS.udp_session_closed, {
       peer: formatHostPort(session.client),

@@ -9,6 +9,7 @@
 import type { WsToTcpStreamServerConfig } from "../config/stream_section.ts";
 import { encodeProxyHeader } from "../mapping/proxy_protocol.ts";
 import { EVENTS } from "../observability/events.ts";
+import type { Histogram } from "../observability/histogram.ts";
 import { errorMessage, type Logger } from "../observability/log.ts";
 import type { Dialer } from "../proxy/dial.ts";
 import type { HostPort } from "../transport/conn.ts";
@@ -23,6 +24,8 @@ export interface WsToTcpServerOptions {
   log: Logger;
   /** @default dialTcpTarget */
   dial?: Dialer | undefined;
+  /** Observes the seconds to connect to an upstream server. */
+  connectHistogram?: Histogram | undefined;
 }
 
 let nextConnId = 1;
@@ -35,6 +38,10 @@ export class WsToTcpServer implements AsyncDisposable {
   readonly #server: Deno.HttpServer<Deno.NetAddr>;
   readonly #stop: AbortController;
   readonly #bridges = new Set<Promise<void>>();
+  readonly #dial: Dialer | undefined;
+  readonly #histogram: Histogram | undefined;
+  #config: WsToTcpStreamServerConfig;
+  #group: UpstreamGroup;
   #log: Logger;
   #pending = 0;
 
@@ -44,6 +51,10 @@ export class WsToTcpServer implements AsyncDisposable {
     options: WsToTcpServerOptions,
   ) {
     const listen = parseHostPort(config.listen);
+    this.#config = config;
+    this.#group = group;
+    this.#dial = options.dial;
+    this.#histogram = options.connectHistogram;
     this.#stop = new AbortController();
     this.#log = options.log;
     this.#server = Deno.serve({
@@ -55,7 +66,7 @@ export class WsToTcpServer implements AsyncDisposable {
         this.#log.warn(EVENTS.protocol_error, { error: errorMessage(err) });
         return new Response("Internal Server Error", { status: 500 });
       },
-    }, (req, info) => this.#handle(req, info.remoteAddr, config, group, options.dial));
+    }, (req, info) => this.#handle(req, info.remoteAddr));
     this.addr = { hostname: this.#server.addr.hostname, port: this.#server.addr.port };
     this.#log = options.log.child({ listen: formatHostPort(this.addr) });
   }
@@ -69,19 +80,24 @@ export class WsToTcpServer implements AsyncDisposable {
     return new WsToTcpServer(config, group, options);
   }
 
+  /**
+   * Applies a new config and group to connections accepted from now on (the
+   * open ones keep theirs). `config.listen` is not looked at: the listener stays.
+   */
+  update(config: WsToTcpStreamServerConfig, group: UpstreamGroup): void {
+    this.#config = config;
+    this.#group = group;
+  }
+
   /** WebSocket connections being served. */
   get active(): number {
     return this.#bridges.size;
   }
 
-  async #handle(
-    req: Request,
-    remote: Deno.NetAddr,
-    config: WsToTcpStreamServerConfig,
-    group: UpstreamGroup,
-    dial: Dialer | undefined,
-  ): Promise<Response> {
+  async #handle(req: Request, remote: Deno.NetAddr): Promise<Response> {
     const log = this.#log;
+    const config = this.#config;
+    const group = this.#group;
     const url = new URL(req.url);
     if (config.path !== undefined && url.pathname !== config.path) {
       return new Response("Not Found", { status: 404 });
@@ -110,7 +126,8 @@ export class WsToTcpServer implements AsyncDisposable {
         connectTimeoutMs: config.connect_timeout_ms,
         signal,
         log,
-        dial,
+        dial: this.#dial,
+        histogram: this.#histogram,
       });
       const header = encodeProxyHeader(config.proxy_protocol, remote, this.addr);
       if (header.length > 0) await writeAll(upstream.conn, header);
