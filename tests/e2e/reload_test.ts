@@ -80,7 +80,7 @@ Deno.test("reload: downloads through the proxy, a WebSocket through http and a T
   await using dir = await tempDir();
   const origin = slowOrigin(2500);
   const tcp = slowTcp(2500, 20 * 65536);
-  const body = (users: string, extra = "") => `
+  const body = (users: string, extra = "", location = "") => `
 proxy:
   bind: "127.0.0.1:0"
   users: [${users}]
@@ -89,7 +89,7 @@ http:
     - listen: ["127.0.0.1:0"]
       locations:
         - { path: "/", proxy_pass: "http://127.0.0.1:${origin.port}", websocket: true }
-stream:
+${location}stream:
   servers:
     - { listen: "127.0.0.1:0", protocol: tcp, target: "127.0.0.1:${tcp.port}" }
 ${extra}`;
@@ -116,6 +116,15 @@ ${extra}`;
     ws.onopen = resolve;
     ws.onerror = () => reject(new Error("websocket did not open"));
   });
+  // A long download through the http listener (the reverse proxy) as well.
+  const httpDownload = curl([
+    "-s",
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{size_download}",
+    `http://${httpAddr}/slow`,
+  ]);
   const tcpConn = await Deno.connect({
     hostname: "127.0.0.1",
     port: Number(streamAddr.split(":").pop()),
@@ -129,12 +138,18 @@ ${extra}`;
     body(
       `{ username: u, password: new-pass }`,
       `server: { listen: "127.0.0.1:0", tls: false, tokens: [{ name: t, token: "reload-token-1" }] }\n`,
+      `        - { path: "= /new", static_response: { status: 200, body: "new location" } }\n`,
     ),
   );
   const report = await reload(p);
-  assert.deepEqual(report.updated, ["proxy"]);
-  assert.deepEqual((report.kept as string[]).sort(), ["http", "stream"]);
+  // http changed its locations: applied in place, its listener kept.
+  assert.deepEqual((report.updated as string[]).sort(), ["http", "proxy"]);
+  assert.deepEqual(report.kept, ["stream"]);
   assert.deepEqual(report.started, ["server"]);
+  const httpReport = report.http as { kept: string[]; restarted: string[] };
+  assert.deepEqual(httpReport.kept, ["127.0.0.1:0"]);
+  assert.deepEqual(httpReport.restarted, []);
+  assert.equal((await curl(["-s", `http://${httpAddr}/new`])).stdout, "new location");
   await p.waitForEvent("listening", { component: "tunnel" });
 
   const reply = new Promise<string>((r) => ws.onmessage = (e) => r(String(e.data)));
@@ -146,6 +161,11 @@ ${extra}`;
     "the download through the proxy completed",
   );
   assert.equal(await tcpBytes, 20 * 65536, "the TCP stream completed");
+  assert.equal(
+    (await httpDownload).stdout,
+    String(20 * 65536),
+    "the download through the http listener completed",
+  );
   tcpConn.close();
   const closed = new Promise((r) => ws.onclose = r);
   ws.close();
