@@ -5,10 +5,22 @@
  *
  * @module
  */
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
+import { X509Certificate } from "node:crypto";
 
-x509.cryptoProvider.set(crypto);
+/**
+ * The certificate generator, loaded on first use: it costs ~14 MiB of RSS,
+ * which a process that never generates a certificate should not pay.
+ */
+let generator: Promise<typeof import("@peculiar/x509")> | undefined;
+function x509Library(): Promise<typeof import("@peculiar/x509")> {
+  generator ??= (async () => {
+    await import("reflect-metadata");
+    const x509 = await import("@peculiar/x509");
+    x509.cryptoProvider.set(crypto);
+    return x509;
+  })();
+  return generator;
+}
 
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const DAY_MS = 86_400_000;
@@ -54,20 +66,20 @@ function isIp(name: string): boolean {
 }
 
 async function keyPem(key: CryptoKey): Promise<string> {
+  const x509 = await x509Library();
   return x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY");
 }
 
 /** SHA-256 fingerprint of a PEM certificate, as `AB:CD:…`. */
-export async function certificateFingerprint(pem: string): Promise<string> {
-  const der = new x509.X509Certificate(pem).rawData;
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0").toUpperCase()).join(":");
+export function certificateFingerprint(pem: string): Promise<string> {
+  return Promise.resolve(new X509Certificate(pem).fingerprint256);
 }
 
 /** Creates a CA and a server certificate signed by it. */
 export async function generateCertificates(
   options: GenerateCertificatesOptions = {},
 ): Promise<GeneratedCertificates> {
+  const x509 = await x509Library();
   const names = options.names ?? ["localhost", "127.0.0.1", "::1"];
   if (names.length === 0) {
     throw new RangeError("Cannot generate certificates: no server names given");
@@ -131,8 +143,11 @@ export async function generateCertificates(
 
 /** The DNS names and IP addresses a PEM certificate is valid for (its subjectAltName). */
 export function certificateNames(pem: string): string[] {
-  const cert = new x509.X509Certificate(pem);
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  if (!san) return [];
-  return san.names.items.map((n) => n.value.toLowerCase());
+  const san = new X509Certificate(pem).subjectAltName;
+  if (san === undefined) return [];
+  // "DNS:a.example, IP Address:127.0.0.1" (values with odd characters are quoted).
+  return san.split(", ").map((entry) => {
+    const value = entry.slice(entry.indexOf(":") + 1);
+    return (value.startsWith('"') ? JSON.parse(value) as string : value).toLowerCase();
+  });
 }
