@@ -122,6 +122,8 @@ interface Plan {
   host: string;
   hostHeader: string;
   bodyLength: number;
+  /** The request head as received (a copy), for passing it through unchanged. */
+  raw: Uint8Array;
 }
 
 const targets = new WeakMap<LocationConfig, ProxyTarget>();
@@ -136,13 +138,18 @@ function targetOf(core: HttpCore, location: LocationConfig): ProxyTarget {
 }
 
 /** Routes `head`; `undefined` sends the request down the slow path. */
-function plan(head: RequestHead, o: FrontOptions, clientIp: string): Plan | undefined {
+function plan(
+  head: RequestHead,
+  raw: Uint8Array,
+  o: FrontOptions,
+  clientIp: string,
+): Plan | undefined {
   if (head.version !== "HTTP/1.1") return undefined;
-  const raw = head.target;
-  if (raw.charCodeAt(0) !== 0x2f) return undefined;
-  const q = raw.indexOf("?");
-  const path = q === -1 ? raw : raw.slice(0, q);
-  const query = q === -1 ? "" : raw.slice(q);
+  const t = head.target;
+  if (t.charCodeAt(0) !== 0x2f) return undefined;
+  const q = t.indexOf("?");
+  const path = q === -1 ? t : t.slice(0, q);
+  const query = q === -1 ? "" : t.slice(q);
   if (!PLAIN_PATH.test(path) || DOT_SEGMENT.test(path)) return undefined;
   if (query !== "" && !PLAIN_QUERY.test(query)) return undefined;
   let hostHeader: string | undefined;
@@ -199,6 +206,7 @@ function plan(head: RequestHead, o: FrontOptions, clientIp: string): Plan | unde
     host,
     hostHeader,
     bodyLength,
+    raw,
   };
 }
 
@@ -237,9 +245,51 @@ function variables(p: Plan, peer: HostPort): RequestVariables {
   };
 }
 
-/** The head sent upstream (the handler's rules, on a header list). */
-function upstreamHead(p: Plan, vars: RequestVariables, upstreamHost: string, path: string): string {
+/** `x-forwarded-*` names by length, for the pass-through check. */
+const FORWARDED = ["x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"];
+
+/**
+ * Whether the client's head can go upstream as received plus the
+ * `x-forwarded-*` lines: no rules, Host kept, same path, nothing hop-by-hop
+ * and no `x-forwarded-*` of its own.
+ */
+function passRequestThrough(p: Plan, path: string): boolean {
   const loc = p.location;
+  if (loc.request_headers.length > 0 || !loc.preserve_host || path !== p.head.target) return false;
+  const raw = p.raw;
+  const n = raw.length;
+  if (n < 4 || raw[n - 4] !== 0x0d || raw[n - 3] !== 0x0a) return false;
+  const headers = p.head.headers;
+  if (stripHopByHop(headers).length !== headers.length) return false;
+  if (!loc.x_forwarded) return true;
+  for (const [name] of headers) {
+    const len = name.length;
+    if (len >= 15 && len <= 17 && FORWARDED.includes(name.toLowerCase())) return false;
+  }
+  return true;
+}
+
+/** The head sent upstream (the handler's rules, on a header list), followed by `body`. */
+function upstreamRequest(
+  p: Plan,
+  vars: RequestVariables,
+  upstreamHost: string,
+  path: string,
+  body: Uint8Array,
+): Uint8Array {
+  const loc = p.location;
+  if (passRequestThrough(p, path)) {
+    const tail = loc.x_forwarded
+      ? `x-forwarded-for: ${vars.remote_addr}\r\nx-forwarded-proto: http\r\n` +
+        `x-forwarded-host: ${p.hostHeader}\r\n\r\n`
+      : "\r\n";
+    const keep = p.raw.length - 2;
+    const out = new Uint8Array(keep + tail.length + body.length);
+    out.set(p.raw.subarray(0, keep));
+    latin1EncodeInto(tail, out, keep);
+    out.set(body, keep + tail.length);
+    return out;
+  }
   let list: HttpHeader[] = [];
   const prior: string[] = [];
   for (const h of stripHopByHop(p.head.headers)) {
@@ -262,7 +312,28 @@ function upstreamHead(p: Plan, vars: RequestVariables, upstreamHost: string, pat
     list.push(["x-forwarded-host", p.hostHeader]);
   }
   if (loc.request_headers.length > 0) list = applyRulesToList(list, loc.request_headers, vars);
-  return serializeHeadText(`${p.head.method} ${path} HTTP/1.1`, list);
+  const head = serializeHeadText(`${p.head.method} ${path} HTTP/1.1`, list);
+  const out = new Uint8Array(head.length + body.length);
+  latin1EncodeInto(head, out, 0);
+  out.set(body, head.length);
+  return out;
+}
+
+/**
+ * Whether the upstream's response head can reach the client as received:
+ * HTTP/1.1, nothing hop-by-hop but a lone `Connection: keep-alive`.
+ */
+function passResponseThrough(resp: ResponseHead, stripped: readonly HttpHeader[]): boolean {
+  if (resp.version !== "HTTP/1.1") return false;
+  const extra = resp.headers.length - stripped.length;
+  if (extra === 0) return true;
+  if (extra !== 1) return false;
+  for (const [name, value] of resp.headers) {
+    if (name.length === 10 && name.toLowerCase() === "connection") {
+      return value.trim().toLowerCase() === "keep-alive";
+    }
+  }
+  return false;
 }
 
 const REASONS: Record<number, string> = {
@@ -415,8 +486,9 @@ class FrontConnection {
         await this.#reply(err instanceof HttpError ? err.status : 400, false);
         return;
       }
-      const p = plan(head, this.o, this.peer.hostname);
-      const keep = p === undefined ? await this.#slow(view.slice(), head) : await this.#fast(p);
+      const raw = view.slice();
+      const p = plan(head, raw, this.o, this.peer.hostname);
+      const keep = p === undefined ? await this.#slow(raw, head) : await this.#fast(p);
       if (!keep) return;
     }
   }
@@ -583,7 +655,7 @@ class FrontConnection {
   > {
     const o = this.o;
     const t = p.location.timeouts;
-    const headText = upstreamHead(p, vars, hostPort, path);
+    const request = upstreamRequest(p, vars, hostPort, path, body);
     let up = o.pool.take(hostPort);
     for (let attempt = 0;; attempt++) {
       const reused = up !== undefined;
@@ -601,10 +673,7 @@ class FrontConnection {
       let resp: ResponseHead;
       let respHead: Uint8Array | null;
       try {
-        const out = new Uint8Array(headText.length + body.length);
-        latin1EncodeInto(headText, out, 0);
-        out.set(body, headText.length);
-        await writeAll(up.conn, out);
+        await writeAll(up.conn, request);
         timer.touch();
         while (true) {
           respHead = await readHeadView(up.reader, UPSTREAM_READ_BUFFER_BYTES);
@@ -651,20 +720,26 @@ class FrontConnection {
         return { kind: "failed", failure: "io", error: errorMessage(err) };
       }
       const keep = framing.kind !== "close" && clientWantsKeepAlive(p.head);
-      let list = stripHopByHop(resp.headers);
-      if (p.location.response_headers.length > 0) {
-        list = applyRulesToList(list, p.location.response_headers, vars);
+      const stripped = stripHopByHop(resp.headers);
+      let outHead: Uint8Array;
+      if (keep && p.location.response_headers.length === 0 && passResponseThrough(resp, stripped)) {
+        outHead = respHead.slice();
+      } else {
+        let list = stripped;
+        if (p.location.response_headers.length > 0) {
+          list = applyRulesToList(list, p.location.response_headers, vars);
+        }
+        if (!keep) list.push(["connection", "close"]);
+        const reason = resp.reason === "" ? "" : ` ${resp.reason}`;
+        outHead = latin1Encode(serializeHeadText(`HTTP/1.1 ${resp.status}${reason}`, list));
       }
-      if (!keep) list.push(["connection", "close"]);
-      const reason = resp.reason === "" ? "" : ` ${resp.reason}`;
-      const outHead = serializeHeadText(`HTTP/1.1 ${resp.status}${reason}`, list);
       const before = this.client.sent;
       try {
         const length = framing.kind === "length" ? framing.length : -1;
         if (length >= 0 && length <= up.reader.length && length <= COALESCE_BYTES) {
           const out = new Uint8Array(outHead.length + length);
-          const at = latin1EncodeInto(outHead, out, 0);
-          out.set(up.reader.buffered().subarray(0, length), at);
+          out.set(outHead);
+          out.set(up.reader.buffered().subarray(0, length), outHead.length);
           await writeAll(this.client, out);
           up.reader.consume(length);
         } else {
@@ -673,7 +748,7 @@ class FrontConnection {
             up.reader,
             this.client,
             framing,
-            latin1Encode(outHead),
+            outHead,
             FRONT_MAX_HEAD_BYTES,
             timer,
           );
