@@ -29,11 +29,11 @@
  *     format: '$remote_addr "$request" $status $bytes_sent "$http_referer" "$http_user_agent" $request_time $upstream_addr $upstream_response_time'
  *   # Inherited by every server and location unless they set their own:
  *   timeouts:
- *     client_header: 60s           # optional, default: 60s; reserved: Deno.serve has no header timeout yet
+ *     client_header: 60s           # optional, default: 60s; whole request head (plain proxy addresses)
  *     client_body: 60s             # optional, default: 60s: gap between body reads
- *     keep_alive: 75s              # optional, default: 75s; reserved: Deno.serve has no keep-alive timeout yet
- *     upstream_connect: 10s        # optional, default: 10s; fetch cannot time connects alone, so the
- *                                  #   wait for the response header is upstream_connect + upstream_read
+ *     keep_alive: 75s              # optional, default: 75s; idle between requests (plain proxy addresses)
+ *     upstream_connect: 10s        # optional, default: 10s (with fetch, for TLS upstreams and the
+ *                                  #   slow path: the header wait is upstream_connect + upstream_read)
  *     upstream_read: 60s           # optional, default: 60s; until the response header, and between body reads
  *     upstream_send: 60s           # optional, default: 60s; between chunks of a streamed request body
  *   max_body_size: 1MiB            # optional, default: 1MiB; larger request bodies get 413 (0 = no limit)
