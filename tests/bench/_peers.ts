@@ -610,8 +610,18 @@ export async function startSocatForward(
 /** The wmproxy entry point, resolved relative to this file. */
 export const WMPROXY_MAIN: string = new URL("../../main.ts", import.meta.url).pathname;
 
-/** Why wmproxy cannot run yet, or `undefined` when `main.ts --help` works. */
-export async function wmproxyProblem(): Promise<string | undefined> {
+let wmproxyChecked: Promise<string | undefined> | undefined;
+
+/**
+ * Why wmproxy cannot run yet, or `undefined` when `main.ts --help` works.
+ * Checked once per run (each check costs a Deno start).
+ */
+export function wmproxyProblem(): Promise<string | undefined> {
+  wmproxyChecked ??= checkWmproxy();
+  return wmproxyChecked;
+}
+
+async function checkWmproxy(): Promise<string | undefined> {
   try {
     await Deno.stat(WMPROXY_MAIN);
   } catch {

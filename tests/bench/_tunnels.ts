@@ -34,15 +34,17 @@ export interface WmproxyTunnel {
   server: ManagedProcess;
   /** `--mode client` process. */
   client: ManagedProcess;
+  /** Further clients (with {@linkcode WmproxyTunnelOptions.moreClients}), in order. */
+  moreClients: ManagedProcess[];
   /** The server's tunnel port. */
   tunnelAddr: string;
   /** The server's HTTP mapping port (with `http: true`). */
   httpAddr?: string;
   /** The client's local proxy port (HTTP, CONNECT, SOCKS5 served by the server). */
   proxyAddr: string;
-  /** `public_addr` of every mapping, by name, from `mapping_ready`. */
+  /** `public_addr` of every mapping of every client, by name, from `mapping_ready`. */
   mappings: Record<string, string>;
-  /** Stops the client, then the server. */
+  /** Stops the clients, then the server. */
   stop(): Promise<void>;
 }
 
@@ -54,6 +56,12 @@ export interface WmproxyTunnelOptions {
   http?: boolean;
   /** `--map` values for the client, e.g. `ipf=tcp:127.0.0.1:5201@:0`. */
   maps?: readonly string[];
+  /**
+   * `--map` values of further clients of the same server, one list per client
+   * (mapping names must differ across clients). Each client is one session,
+   * which carries at most 4,096 streams. @default []
+   */
+  moreClients?: readonly (readonly string[])[];
 }
 
 const TOKEN = "bench-token-0123456789";
@@ -96,96 +104,116 @@ export async function startWmproxyTunnel(options: WmproxyTunnelOptions): Promise
     readyTimeoutMs: 60_000,
     env: { NO_COLOR: "1" },
   });
+  const clients: ManagedProcess[] = [];
+  const stopAllOf = async () => {
+    for (const c of [...clients].reverse()) await stopProcess(c);
+    await stopProcess(server);
+  };
   try {
     if (httpPort !== undefined) await waitPort(tunnelPort, 15_000);
     const ca = `${stateDir}/ca.pem`;
     await waitFile(ca, 15_000);
-    const maps = options.maps ?? [];
-    const names = maps.map((m) => m.slice(0, m.indexOf("=")));
-    const clientArgs = [
-      "run",
-      "-A",
-      WMPROXY_MAIN,
-      "--mode",
-      "client",
-      "--server",
-      `127.0.0.1:${tunnelPort}`,
-      "--token",
-      TOKEN,
-      "--ca",
-      ca,
-      "--bind",
-      "127.0.0.1:0",
-      "--log-format",
-      "json",
-      ...maps.flatMap((m) => ["--map", m]),
-    ];
-    const state = { addr: "", connected: false, mappings: {} as Record<string, string> };
-    const listening = jsonLineReady({ event: "listening", component: "client" }, "addr");
-    let client: ManagedProcess;
-    try {
-      client = await startProcess(Deno.execPath(), clientArgs, {
-        name: "wmproxy client",
-        readyTimeoutMs: 60_000,
-        env: { NO_COLOR: "1" },
-        ready: {
-          line(line) {
-            const addr = listening(line);
-            if (addr !== undefined) state.addr = addr;
-            const event = jsonEvent(line);
-            if (event?.event === "tunnel_connected") state.connected = true;
-            if (event?.event === "mapping_ready" && typeof event.mapping === "string") {
-              state.mappings[event.mapping] = String(event.public_addr ?? "");
-            }
-            if (event?.event === "mapping_failed") {
-              return `failed: ${line}`;
-            }
-            const done = state.addr !== "" && state.connected &&
-              names.every((n) => state.mappings[n] !== undefined);
-            return done ? "ready" : undefined;
-          },
-        },
-      });
-    } catch (error) {
-      const why = error instanceof Error ? error.message : String(error);
-      if (names.length > 0 && state.connected) {
-        const missing = names.filter((n) => state.mappings[n] === undefined);
-        throw new MappingsUnavailable(
-          `wmproxy mappings not available (no mapping_ready event for ${missing.join(", ")}): ` +
-            why.split("\n")[0],
-        );
-      }
-      if (names.length > 0 && /--map|Unknown option|unknown/i.test(why)) {
-        throw new MappingsUnavailable(
-          `wmproxy mappings not available (no mapping_ready event): ${why.split("\n")[0]}`,
-        );
-      }
-      throw error;
-    }
-    if (client.readyValue?.startsWith("failed")) {
-      await stopProcess(client);
-      throw new MappingsUnavailable(
-        `wmproxy mappings not available (mapping_failed instead of mapping_ready): ` +
-          client.readyValue.slice(0, 300),
-      );
+    const first = await startClient(tunnelPort, ca, options.maps ?? []);
+    clients.push(first.client);
+    const mappings = { ...first.mappings };
+    for (const [i, maps] of (options.moreClients ?? []).entries()) {
+      const more = await startClient(tunnelPort, ca, maps, ` ${i + 2}`);
+      clients.push(more.client);
+      Object.assign(mappings, more.mappings);
     }
     const tunnel: WmproxyTunnel = {
       server,
-      client,
+      client: first.client,
+      moreClients: clients.slice(1),
       tunnelAddr: `127.0.0.1:${tunnelPort}`,
-      proxyAddr: state.addr,
-      mappings: state.mappings,
-      async stop() {
-        await stopProcess(client);
-        await stopProcess(server);
-      },
+      proxyAddr: first.addr,
+      mappings,
+      stop: stopAllOf,
     };
     if (httpPort !== undefined) tunnel.httpAddr = `127.0.0.1:${httpPort}`;
     return tunnel;
   } catch (error) {
-    await stopProcess(server);
+    await stopAllOf();
     throw error;
   }
+}
+
+/** Starts one `--mode client` with `maps` and waits for its readiness events. */
+async function startClient(
+  tunnelPort: number,
+  ca: string,
+  maps: readonly string[],
+  suffix = "",
+): Promise<{ client: ManagedProcess; addr: string; mappings: Record<string, string> }> {
+  const names = maps.map((m) => m.slice(0, m.indexOf("=")));
+  const clientArgs = [
+    "run",
+    "-A",
+    WMPROXY_MAIN,
+    "--mode",
+    "client",
+    "--server",
+    `127.0.0.1:${tunnelPort}`,
+    "--token",
+    TOKEN,
+    "--ca",
+    ca,
+    "--bind",
+    "127.0.0.1:0",
+    "--log-format",
+    "json",
+    ...maps.flatMap((m) => ["--map", m]),
+  ];
+  const state = { addr: "", connected: false, mappings: {} as Record<string, string> };
+  const listening = jsonLineReady({ event: "listening", component: "client" }, "addr");
+  let client: ManagedProcess;
+  try {
+    client = await startProcess(Deno.execPath(), clientArgs, {
+      name: `wmproxy client${suffix}`,
+      readyTimeoutMs: 60_000,
+      env: { NO_COLOR: "1" },
+      ready: {
+        line(line) {
+          const addr = listening(line);
+          if (addr !== undefined) state.addr = addr;
+          const event = jsonEvent(line);
+          if (event?.event === "tunnel_connected") state.connected = true;
+          if (event?.event === "mapping_ready" && typeof event.mapping === "string") {
+            state.mappings[event.mapping] = String(event.public_addr ?? "");
+          }
+          if (event?.event === "mapping_failed") {
+            return `failed: ${line}`;
+          }
+          const done = state.addr !== "" && state.connected &&
+            names.every((n) => state.mappings[n] !== undefined);
+          return done ? "ready" : undefined;
+        },
+      },
+    });
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    if (names.length > 0 && state.connected) {
+      const missing = names.filter((n) => state.mappings[n] === undefined);
+      throw new MappingsUnavailable(
+        `wmproxy mappings not available (no mapping_ready event for ${missing.join(", ")}): ` +
+          why.split("\n")[0],
+      );
+    }
+    if (names.length > 0 && /--map|Unknown option|unknown/i.test(why)) {
+      throw new MappingsUnavailable(
+        `wmproxy mappings not available (no mapping_ready event): ${why.split("\n")[0]}`,
+      );
+    }
+    throw error;
+  }
+  if (client.readyValue?.startsWith("failed")) {
+    await stopProcess(client);
+    throw new MappingsUnavailable(
+      `wmproxy mappings not available (mapping_failed instead of mapping_ready): ` +
+        client.readyValue.slice(0, 300),
+    );
+  }
+  return { client, addr: state.addr, mappings: state.mappings };
 }
 
 function jsonEvent(line: string): Record<string, unknown> | undefined {

@@ -50,7 +50,7 @@ export const chainBulk: Scenario = {
     "(≥ 1.2× ssh -D)",
   peers: ["sshd", "ssh", "stunnel"],
   async run(ctx: ScenarioContext): Promise<ScenarioResult> {
-    const mib = ctx.quick ? 512 : 2048;
+    const mib = ctx.quick ? 128 : 2048;
     const stops: { stop(): Promise<void> }[] = [];
     try {
       const sink = await startBulkSink();
@@ -77,20 +77,24 @@ export const chainBulk: Scenario = {
         (await runBulkClient({ connect, proxy, target: sink.addr, mib: n }, ctx.signal)).mbPerSec;
 
       const candidates: { name: string; connect: string; proxy: "none" | "http" | "socks5" }[] = [];
+      // The short run leaves out the SOCKS5 variant and the ceiling row.
       if (tunnel !== undefined) {
         candidates.push({ name: WM_CONNECT, connect: tunnel.proxyAddr, proxy: "http" });
-        candidates.push({ name: WM_SOCKS, connect: tunnel.proxyAddr, proxy: "socks5" });
+        if (!ctx.quick) {
+          candidates.push({ name: WM_SOCKS, connect: tunnel.proxyAddr, proxy: "socks5" });
+        }
       }
       candidates.push({ name: SSH_D, connect: sshD.addr, proxy: "socks5" });
       candidates.push({ name: STUNNEL, connect: stunnel.addr, proxy: "none" });
-      candidates.push({ name: DIRECT, connect: sink.addr, proxy: "none" });
+      if (!ctx.quick) candidates.push({ name: DIRECT, connect: sink.addr, proxy: "none" });
 
-      // A small transfer first on every path: a broken path fails fast, not after 2 GiB.
+      // A small transfer first on every path: a broken path fails fast, not after 2 GiB
+      // (the short run skips it: a failing run is reported as the row's error anyway).
       const broken = new Map<string, string>();
       const subjects: Subject<number>[] = [];
       for (const c of candidates) {
         try {
-          await send(c.connect, c.proxy, 4);
+          if (!ctx.quick) await send(c.connect, c.proxy, 4);
           subjects.push({ name: c.name, run: () => send(c.connect, c.proxy) });
         } catch (error) {
           broken.set(c.name, firstLine(error));
@@ -122,12 +126,12 @@ export const chainBulk: Scenario = {
       const byName = (n: string) => rows.find((r) => r.subject === n);
       const sshRow = byName(SSH_D)!;
       const stunnelRow = byName(STUNNEL)!;
-      const directRow = byName(DIRECT)!;
+      const directRow = byName(DIRECT);
       const wmRow = byName(WM_CONNECT);
       if (wmRow !== undefined) {
         setRatioTarget(wmRow, sshRow, 1.2);
         addRatio(wmRow, stunnelRow);
-        addRatio(wmRow, directRow);
+        if (directRow !== undefined) addRatio(wmRow, directRow);
         const socksRow = byName(WM_SOCKS);
         if (socksRow !== undefined) addRatio(socksRow, sshRow);
       } else {
@@ -135,8 +139,10 @@ export const chainBulk: Scenario = {
         row.target = { text: `≥ 1.2× ${SSH_D}`, met: null };
         rows.unshift(row);
       }
-      addRatio(sshRow, directRow);
-      addRatio(stunnelRow, directRow);
+      if (directRow !== undefined) {
+        addRatio(sshRow, directRow);
+        addRatio(stunnelRow, directRow);
+      }
       return {
         rows,
         notes: [

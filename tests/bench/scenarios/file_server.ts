@@ -45,7 +45,7 @@ export const fileServer: Scenario = {
   async run(ctx: ScenarioContext): Promise<ScenarioResult> {
     const wmProblem = await wmproxyProblem();
     if (wmProblem !== undefined) return skipped(wmProblem);
-    const durationSec = ctx.quick ? 3 : 8;
+    const durationSec = ctx.quick ? 1 : 8;
     const started: Server[] = [];
     try {
       // nginx with the origin config (2 workers, default sendfile off) on its own root.

@@ -47,7 +47,7 @@ export const httpMappingLocaltunnel: Scenario = {
   async run(ctx: ScenarioContext): Promise<ScenarioResult> {
     const wmProblem = await wmproxyProblem();
     if (wmProblem !== undefined) return skipped(wmProblem);
-    const durationSec = ctx.quick ? 3 : 8;
+    const durationSec = ctx.quick ? 1 : 8;
     const origin = await nginxOrigin(ctx);
     await checkPage(origin.url);
     const path = new URL(origin.url).pathname;
@@ -119,7 +119,8 @@ export const httpMappingLocaltunnel: Scenario = {
         const addr = lt.addr;
         subjects.push({ name: LT, run: () => wrk(`http://${addr}${path}`, ltScript) });
       }
-      subjects.push({ name: DIRECT, run: () => wrk(origin.url) });
+      // The ceiling row is left out of the short run.
+      if (!ctx.quick) subjects.push({ name: DIRECT, run: () => wrk(origin.url) });
       const result = await alternate(ctx, "http_mapping_localtunnel", subjects);
       const rows: Row[] = subjects.map((s) => {
         const samples = result.samples.get(s.name) ?? [];
@@ -132,15 +133,15 @@ export const httpMappingLocaltunnel: Scenario = {
       });
       const byName = (n: string) => rows.find((r) => r.subject === n);
       const wmRow = byName(WM)!;
-      const directRow = byName(DIRECT)!;
+      const directRow = byName(DIRECT);
       const ltRow = byName(LT);
       if (ltRow !== undefined) {
         addRatio(wmRow, ltRow);
-        addRatio(ltRow, directRow);
+        if (directRow !== undefined) addRatio(ltRow, directRow);
       } else {
         rows.splice(1, 0, makeRow(LT, "req/s", [], { error: ltError ?? "skipped" }));
       }
-      addRatio(wmRow, directRow);
+      if (directRow !== undefined) addRatio(wmRow, directRow);
       return {
         rows,
         notes: [

@@ -111,6 +111,8 @@ export const mux: Scenario = {
     const result = await (mod.runMuxBench as RunMuxBench)({
       quick: ctx.quick,
       reps: ctx.reps,
+      // The short run moves 64 MiB per run (mux_bench.ts's own quick size is 256 MiB).
+      ...(ctx.quick ? { bytes: 64 * 1024 * 1024 } : {}),
       dir: ctx.dir,
       progress: (line: string) => ctx.log(`mux: ${line}`),
     });

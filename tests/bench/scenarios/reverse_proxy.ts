@@ -75,7 +75,7 @@ export const reverseProxy: Scenario = {
   async run(ctx: ScenarioContext): Promise<ScenarioResult> {
     const wmProblem = await wmproxyProblem();
     if (wmProblem !== undefined) return skipped(wmProblem);
-    const durationSec = ctx.quick ? 3 : 8;
+    const durationSec = ctx.quick ? 1 : 8;
     const origin = await nginxOrigin(ctx);
     await checkPage(origin.url);
     const path = new URL(origin.url).pathname;

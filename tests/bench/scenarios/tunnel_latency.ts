@@ -85,7 +85,7 @@ export const tunnelLatency: Scenario = {
   async run(ctx: ScenarioContext): Promise<ScenarioResult> {
     const wmProblem = await wmproxyProblem();
     if (wmProblem !== undefined) return skipped(wmProblem);
-    const durationMs = ctx.quick ? 1500 : 4000;
+    const durationMs = ctx.quick ? 500 : 4000;
     const origin = await nginxOrigin(ctx);
     const sizes = [{ label: "1 KB", bytes: 1024 }, { label: "20 KB", bytes: 20 * 1024 }];
     for (const s of sizes) {
@@ -118,8 +118,11 @@ export const tunnelLatency: Scenario = {
         { label: "wmproxy HTTP mapping", addr: tunnel.httpAddr!, host: BENCH_HOST, abs: false },
         { label: "wmproxy chain", addr: tunnel.proxyAddr, host: origin.addr, abs: true },
         { label: "ssh -R", addr: sshR.addr, host: origin.addr, abs: false },
-        { label: "nginx direct", addr: origin.addr, host: origin.addr, abs: false },
       ];
+      // The floor row is left out of the short run.
+      if (!ctx.quick) {
+        paths.push({ label: "nginx direct", addr: origin.addr, host: origin.addr, abs: false });
+      }
       const subjects: Subject<LatencySample>[] = [];
       for (const size of sizes) {
         for (const p of paths) {
@@ -160,11 +163,11 @@ export const tunnelLatency: Scenario = {
       const byName = (n: string) => rows.find((r) => r.subject === n)!;
       for (const size of sizes) {
         const ssh = byName(`ssh -R ${size.label}`);
-        const direct = byName(`nginx direct ${size.label}`);
+        const direct = rows.find((r) => r.subject === `nginx direct ${size.label}`);
         for (const label of ["wmproxy HTTP mapping", "wmproxy chain"]) {
           const row = byName(`${label} ${size.label}`);
           addRatio(row, ssh);
-          addRatio(row, direct);
+          if (direct !== undefined) addRatio(row, direct);
           row.target = {
             text: `p99 < ${P99_LIMIT_MS} ms, none ≥ ${STALL_MS} ms`,
             met: row.summary === undefined
@@ -172,7 +175,7 @@ export const tunnelLatency: Scenario = {
               : row.summary.median < P99_LIMIT_MS && (row.extra.stalls?.max ?? 0) === 0,
           };
         }
-        addRatio(ssh, direct);
+        if (direct !== undefined) addRatio(ssh, direct);
       }
       return {
         rows,
