@@ -241,6 +241,36 @@ export async function serveFile(
   return await sendFile(req, config, root, target, info, cache);
 }
 
+/** What a file's headers need, worked out once per `stat` result (kept by the FileCache). */
+interface FileFacts {
+  contentType: string;
+  compressible: boolean;
+  mtime: number;
+  etag: string;
+  lastModified: string | undefined;
+}
+
+const factsByConfig = new WeakMap<FileServerConfig, WeakMap<Deno.FileInfo, FileFacts>>();
+
+function factsOf(config: FileServerConfig, path: string, info: Deno.FileInfo): FileFacts {
+  let byInfo = factsByConfig.get(config);
+  if (byInfo === undefined) factsByConfig.set(config, byInfo = new WeakMap());
+  let facts = byInfo.get(info);
+  if (facts === undefined) {
+    const contentType = contentTypeFor(path, config.mime_types, config.default_type);
+    const mtime = info.mtime?.getTime() ?? 0;
+    facts = {
+      contentType,
+      compressible: isCompressible(contentType),
+      mtime,
+      etag: makeEtag(info.size, mtime),
+      lastModified: mtime > 0 ? new Date(mtime).toUTCString() : undefined,
+    };
+    byInfo.set(info, facts);
+  }
+  return facts;
+}
+
 async function sendFile(
   req: Request,
   config: FileServerConfig,
@@ -249,18 +279,19 @@ async function sendFile(
   info: Deno.FileInfo,
   cache: FileCache | undefined,
 ): Promise<Response> {
-  const contentType = contentTypeFor(path, config.mime_types, config.default_type);
+  const facts = factsOf(config, path, info);
+  const contentType = facts.contentType;
   const headers = new Headers({ "content-type": contentType, "accept-ranges": "bytes" });
   if (config.cache_control !== undefined) headers.set("cache-control", config.cache_control);
-  const mtime = info.mtime?.getTime() ?? 0;
-  const compressible = isCompressible(contentType);
+  const mtime = facts.mtime;
+  const compressible = facts.compressible;
   if (config.precompressed || (config.gzip && compressible)) headers.set("vary", "Accept-Encoding");
 
   // Precompressed siblings, when no range is asked for.
   let servePath = path;
   let size = info.size;
   let encoding: string | undefined;
-  let etag = makeEtag(size, mtime);
+  let etag = facts.etag;
   if (config.precompressed && !req.headers.has("range")) {
     for (const [token, ext] of [["br", ".br"], ["gzip", ".gz"]] as const) {
       if (!acceptsEncoding(req, token)) continue;
@@ -283,7 +314,7 @@ async function sendFile(
     size >= MIN_GZIP_BYTES && acceptsEncoding(req, "gzip") && !req.headers.has("range");
   if (gzipOnTheFly) etag = `W/${etag}`;
   headers.set("etag", etag);
-  if (mtime > 0) headers.set("last-modified", new Date(mtime).toUTCString());
+  if (facts.lastModified !== undefined) headers.set("last-modified", facts.lastModified);
   if (encoding !== undefined) headers.set("content-encoding", encoding);
 
   // Conditional requests (RFC 9110 §13.2.2: If-None-Match wins over If-Modified-Since).
@@ -345,6 +376,9 @@ async function sendFile(
   }
   const file = await Deno.open(servePath, { read: true });
   if (start > 0) await file.seek(start, Deno.SeekMode.Start);
+  // To the end of the file: the file's own resource-backed stream, which
+  // Deno.serve copies without a JS round trip per chunk.
+  if (start + length === size) return new Response(file.readable, { status, headers });
   return new Response(fileStream(file, length), { status, headers });
 }
 
