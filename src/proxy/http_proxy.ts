@@ -21,7 +21,6 @@ import {
   HttpError,
   type HttpHeader,
   latin1Encode,
-  latin1EncodeInto,
   parseRequestHead,
   parseResponseHead,
   requestBodyFraming,
@@ -35,6 +34,7 @@ import {
   parseConnectTarget,
   parseProxyTarget,
   type ProxyTarget,
+  responseHeadPassesThrough,
   rewriteRequestHead,
   rewriteResponseHeadText,
   upstreamKeepsAlive,
@@ -500,11 +500,15 @@ async function exchange(
       return await fail(502, `Cannot read response from "${up.key}": ${errorMessage(err)}`);
     }
     const keepClient = bodyDone && respFraming.kind !== "close" && clientWantsKeepAlive(head);
-    const clientHeadText = rewriteResponseHeadText(resp, {
-      via: ctx.config.via,
-      close: !keepClient,
-      http10Client: head.version === "HTTP/1.0",
-    });
+    // Nothing to change in the head (the common keep-alive case): it goes out as received.
+    const clientHead = keepClient && !ctx.config.via && head.version === "HTTP/1.1" &&
+        responseHeadPassesThrough(resp)
+      ? respHead.slice()
+      : latin1Encode(rewriteResponseHeadText(resp, {
+        via: ctx.config.via,
+        close: !keepClient,
+        http10Client: head.version === "HTTP/1.0",
+      }));
     if (
       respFraming.kind !== "none" && respFraming.kind !== "length" ||
       (respFraming.kind === "length" && respFraming.length > up.reader.length)
@@ -520,9 +524,9 @@ async function exchange(
       ) {
         // The whole (small) body is buffered: head and body in one buffer and
         // one write, which is what streamBody would send, minus two copies.
-        const out = new Uint8Array(clientHeadText.length + bodyLength);
-        const at = latin1EncodeInto(clientHeadText, out, 0);
-        out.set(up.reader.buffered().subarray(0, bodyLength), at);
+        const out = new Uint8Array(clientHead.length + bodyLength);
+        out.set(clientHead);
+        out.set(up.reader.buffered().subarray(0, bodyLength), clientHead.length);
         await writeAll(client, out);
         up.reader.consume(bodyLength);
         idle.touch();
@@ -531,7 +535,7 @@ async function exchange(
           up.reader,
           client,
           respFraming,
-          latin1Encode(clientHeadText),
+          clientHead,
           limits.max_header_bytes,
           idle,
         );

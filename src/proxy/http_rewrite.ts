@@ -192,6 +192,26 @@ function asciiStartsWithLower(name: string, prefix: string): boolean {
   return true;
 }
 
+/**
+ * Whether a response head can be relayed to a keep-alive HTTP/1.1 client
+ * byte for byte: HTTP/1.1, and nothing hop-by-hop in it but a lone
+ * `Connection: keep-alive` (which says what we would say anyway).
+ */
+export function responseHeadPassesThrough(head: ResponseHead): boolean {
+  if (head.version !== "HTTP/1.1") return false;
+  const headers = head.headers;
+  const connection = headerTokens(headers, "connection");
+  const proxyConnection = headerTokens(headers, "proxy-connection");
+  let connectionLines = 0;
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers[i]![0];
+    if (!isHopByHopName(name, connection, proxyConnection)) continue;
+    if (name.length !== 10 || name.toLowerCase() !== "connection") return false;
+    if (++connectionLines > 1) return false;
+  }
+  return connectionLines === 0 || (connection.length === 1 && connection[0] === "keep-alive");
+}
+
 /** Whether the client asked to keep its connection open after this request. */
 export function clientWantsKeepAlive(head: RequestHead): boolean {
   const tokens = [

@@ -42,7 +42,12 @@ import {
   serializeHeadText,
 } from "../proxy/http_head.ts";
 import { readHeadView, streamBody } from "../proxy/http_proxy.ts";
-import { clientWantsKeepAlive, stripHopByHop, upstreamKeepsAlive } from "../proxy/http_rewrite.ts";
+import {
+  clientWantsKeepAlive,
+  responseHeadPassesThrough,
+  stripHopByHop,
+  upstreamKeepsAlive,
+} from "../proxy/http_rewrite.ts";
 import { relay } from "../proxy/relay.ts";
 import { type ByteConn, formatHostPort, type HostPort, writeAll } from "../transport/conn.ts";
 import type { UpstreamGroup, UpstreamPeer } from "../upstream/mod.ts";
@@ -317,23 +322,6 @@ function upstreamRequest(
   latin1EncodeInto(head, out, 0);
   out.set(body, head.length);
   return out;
-}
-
-/**
- * Whether the upstream's response head can reach the client as received:
- * HTTP/1.1, nothing hop-by-hop but a lone `Connection: keep-alive`.
- */
-function passResponseThrough(resp: ResponseHead, stripped: readonly HttpHeader[]): boolean {
-  if (resp.version !== "HTTP/1.1") return false;
-  const extra = resp.headers.length - stripped.length;
-  if (extra === 0) return true;
-  if (extra !== 1) return false;
-  for (const [name, value] of resp.headers) {
-    if (name.length === 10 && name.toLowerCase() === "connection") {
-      return value.trim().toLowerCase() === "keep-alive";
-    }
-  }
-  return false;
 }
 
 const REASONS: Record<number, string> = {
@@ -720,12 +708,11 @@ class FrontConnection {
         return { kind: "failed", failure: "io", error: errorMessage(err) };
       }
       const keep = framing.kind !== "close" && clientWantsKeepAlive(p.head);
-      const stripped = stripHopByHop(resp.headers);
       let outHead: Uint8Array;
-      if (keep && p.location.response_headers.length === 0 && passResponseThrough(resp, stripped)) {
+      if (keep && p.location.response_headers.length === 0 && responseHeadPassesThrough(resp)) {
         outHead = respHead.slice();
       } else {
-        let list = stripped;
+        let list = stripHopByHop(resp.headers);
         if (p.location.response_headers.length > 0) {
           list = applyRulesToList(list, p.location.response_headers, vars);
         }

@@ -5,6 +5,7 @@ import {
   errorResponse,
   parseConnectTarget,
   parseProxyTarget,
+  responseHeadPassesThrough,
   rewriteRequestHead,
   rewriteResponseHead,
   rewriteResponseHeadText,
@@ -150,4 +151,33 @@ Deno.test("rewriteResponseHeadText() is rewriteResponseHead() as latin1 text", (
     "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nVia: 1.1 a, 1.1 wmproxy\r\nConnection: close\r\n\r\n",
   );
   assert.equal(dec(rewriteResponseHead(resp, options)), text);
+});
+
+Deno.test("responseHeadPassesThrough() only for HTTP/1.1 heads with nothing hop-by-hop but Connection: keep-alive", () => {
+  const head = (text: string) => parseResponseHead(new TextEncoder().encode(text + "\r\n\r\n"));
+  assert.equal(responseHeadPassesThrough(head("HTTP/1.1 200 OK\r\nContent-Length: 1")), true);
+  assert.equal(
+    responseHeadPassesThrough(
+      head("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1"),
+    ),
+    true,
+  );
+  // Chunked framing is end to end here: it passes.
+  assert.equal(
+    responseHeadPassesThrough(head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked")),
+    true,
+  );
+  for (
+    const text of [
+      "HTTP/1.0 200 OK\r\nContent-Length: 1",
+      "HTTP/1.1 200 OK\r\nConnection: close",
+      "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5",
+      "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1",
+      "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: keep-alive",
+      "HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nContent-Length: 1",
+      "HTTP/1.1 200 OK\r\nProxy-Connection: keep-alive",
+    ]
+  ) {
+    assert.equal(responseHeadPassesThrough(head(text)), false, text);
+  }
 });
