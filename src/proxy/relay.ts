@@ -15,7 +15,7 @@ import { IdleTimer } from "./_deadline.ts";
 export const RELAY_BUFFER_BYTES = 256 * 1024;
 
 /** Buffer per direction until the first read fills it (then {@link RELAY_BUFFER_BYTES}). */
-export const RELAY_INITIAL_BUFFER_BYTES = 4 * 1024;
+export const RELAY_INITIAL_BUFFER_BYTES = 2 * 1024;
 
 /** Options for {@link relay}. */
 export interface RelayOptions {
