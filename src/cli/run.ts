@@ -31,6 +31,7 @@ import {
 import { fileServerSectionConfig, reverseProxySectionConfig } from "../config/http_section.ts";
 import { errorMessage, EVENTS, Logger } from "../observability/mod.ts";
 import { type Program, startProgram } from "./program.ts";
+import { V8_FLAGS_ARG } from "./v8_flags.ts";
 import { type ReloadResult, startAdminServer } from "../admin/mod.ts";
 
 /** Options for {@link run}. */
@@ -367,7 +368,7 @@ async function installService(cli: CliOptions, argv: readonly string[]): Promise
     ? [absolute(cli.bin)]
     : compiled
     ? [self]
-    : [self, "run", "-A", new URL("../../main.ts", import.meta.url).pathname];
+    : [self, "run", "-A", V8_FLAGS_ARG, new URL("../../main.ts", import.meta.url).pathname];
   const args = serviceArgs(argv);
   const secretInArgs = args.some((a) =>
     a === "--token" || a === "--pass" || a.startsWith("--token=") || a.startsWith("--pass=")

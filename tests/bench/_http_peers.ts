@@ -14,7 +14,7 @@ import {
   type Server,
   startProcess,
   stopProcess,
-  WMPROXY_MAIN,
+  WMPROXY_RUN,
 } from "./_peers.ts";
 
 // ---------------------------------------------------------------------------
@@ -29,9 +29,7 @@ export async function startWmproxyReverse(toUrl: string): Promise<Server> {
   const process = await startProcess(
     Deno.execPath(),
     [
-      "run",
-      "-A",
-      WMPROXY_MAIN,
+      ...WMPROXY_RUN,
       "reverse-proxy",
       "--from",
       `127.0.0.1:${port}`,
@@ -58,9 +56,7 @@ export async function startWmproxyFileServer(root: string): Promise<Server> {
   const process = await startProcess(
     Deno.execPath(),
     [
-      "run",
-      "-A",
-      WMPROXY_MAIN,
+      ...WMPROXY_RUN,
       "file-server",
       "--root",
       root,

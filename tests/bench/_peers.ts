@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { V8_FLAGS_ARG } from "../../src/cli/v8_flags.ts";
 
 // ---------------------------------------------------------------------------
 // Tools
@@ -610,6 +611,9 @@ export async function startSocatForward(
 /** The wmproxy entry point, resolved relative to this file. */
 export const WMPROXY_MAIN: string = new URL("../../main.ts", import.meta.url).pathname;
 
+/** `deno run` arguments that start wmproxy as shipped (with its V8 flags), before its own. */
+export const WMPROXY_RUN: readonly string[] = ["run", "-A", V8_FLAGS_ARG, WMPROXY_MAIN];
+
 let wmproxyChecked: Promise<string | undefined> | undefined;
 
 /**
@@ -628,7 +632,7 @@ async function checkWmproxy(): Promise<string | undefined> {
     return `${WMPROXY_MAIN} does not exist yet`;
   }
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", WMPROXY_MAIN, "--help"],
+    args: [...WMPROXY_RUN, "--help"],
     env: { NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
@@ -661,9 +665,7 @@ export async function startWmproxy(options: StartWmproxyOptions = {}): Promise<S
   const process = await startProcess(
     Deno.execPath(),
     [
-      "run",
-      "-A",
-      WMPROXY_MAIN,
+      ...WMPROXY_RUN,
       "--mode",
       options.mode ?? "proxy",
       "--bind",

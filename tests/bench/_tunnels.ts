@@ -16,7 +16,7 @@ import {
   type Server,
   startProcess,
   stopProcess,
-  WMPROXY_MAIN,
+  WMPROXY_RUN,
 } from "./_peers.ts";
 import { addRatio, type Row } from "./_scenario.ts";
 
@@ -81,9 +81,7 @@ export async function startWmproxyTunnel(options: WmproxyTunnelOptions): Promise
   const tunnelPort = freePort();
   const httpPort = options.http ? freePort() : undefined;
   const serverArgs = [
-    "run",
-    "-A",
-    WMPROXY_MAIN,
+    ...WMPROXY_RUN,
     "--mode",
     "server",
     "--listen",
@@ -147,9 +145,7 @@ async function startClient(
 ): Promise<{ client: ManagedProcess; addr: string; mappings: Record<string, string> }> {
   const names = maps.map((m) => m.slice(0, m.indexOf("=")));
   const clientArgs = [
-    "run",
-    "-A",
-    WMPROXY_MAIN,
+    ...WMPROXY_RUN,
     "--mode",
     "client",
     "--server",

@@ -3,10 +3,12 @@
  * lines from stderr, and lets tests wait on events instead of sleeping.
  *
  * The program under test is `$WMPROXY_BIN` when set (a compiled binary), else
- * `deno run -A main.ts`. `E2E_DEBUG=1` echoes every child log line.
+ * `deno run -A --v8-flags=… main.ts` with the V8 flags wmproxy ships with.
+ * `E2E_DEBUG=1` echoes every child log line.
  *
  * @module
  */
+import { V8_FLAGS_ARG } from "../../src/cli/v8_flags.ts";
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const DEBUG = Deno.env.get("E2E_DEBUG") === "1";
 
@@ -32,7 +34,7 @@ export class WmproxyProcess implements AsyncDisposable {
   constructor(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
     const bin = Deno.env.get("WMPROXY_BIN");
     const cmd = bin ?? Deno.execPath();
-    const fullArgs = bin ? args : ["run", "-A", MAIN, ...args];
+    const fullArgs = bin ? args : ["run", "-A", V8_FLAGS_ARG, MAIN, ...args];
     this.child = new Deno.Command(cmd, {
       args: fullArgs,
       stdin: "null",
@@ -187,7 +189,7 @@ export async function runWmproxy(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const bin = Deno.env.get("WMPROXY_BIN");
   const out = await new Deno.Command(bin ?? Deno.execPath(), {
-    args: bin ? args : ["run", "-A", MAIN, ...args],
+    args: bin ? args : ["run", "-A", V8_FLAGS_ARG, MAIN, ...args],
     stdin: "null",
     env: { NO_COLOR: "1" },
   }).output();

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { runWmproxy, startWmproxy, tempDir } from "./_harness.ts";
 import { VERSION } from "@/version.ts";
+import { V8_FLAGS_ARG } from "@/cli/v8_flags.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const INVALID = `${ROOT}tests/testdata/config/invalid/`;
@@ -155,6 +156,10 @@ Deno.test("cli: install-service writes a hardened unit, with CAP_NET_BIND_SERVIC
     unit,
     /^ExecStart=.* --mode server --listen 127\.0\.0\.1:8091 --token abcdefghij --log-format json$/m,
   );
+  if (Deno.env.get("WMPROXY_BIN") === undefined) {
+    // A `deno run` install starts with the V8 flags the binary has built in.
+    assert.match(unit, new RegExp(`^ExecStart=\\S+ run -A ${V8_FLAGS_ARG} \\S+/main\\.ts `, "m"));
+  }
   assert.equal(
     (await Deno.stat(`${dir.path}/high.service`)).mode! & 0o777,
     0o600,

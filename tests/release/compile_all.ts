@@ -9,6 +9,7 @@
  */
 // deno-lint-ignore-file no-console
 import { VERSION } from "../../src/version.ts";
+import { V8_FLAGS_ARG } from "../../src/cli/v8_flags.ts";
 
 /** Release targets: `deno compile --target` triple and archive kind. */
 export const TARGETS = [
@@ -48,6 +49,7 @@ if (import.meta.main) {
     await run(Deno.execPath(), [
       "compile",
       "-A",
+      V8_FLAGS_ARG,
       "--target",
       t.target,
       "--include",
