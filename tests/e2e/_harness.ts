@@ -278,6 +278,31 @@ export async function startTunnelServer(args: string[]): Promise<TunnelServer> {
 }
 
 /**
+ * Starts `wmproxy --mode client` connected to `server` with `token`, trusting
+ * its CA, with its local proxy on a free loopback port; `args` follow.
+ */
+export function startTunnelClient(
+  server: TunnelServer,
+  token: string,
+  args: string[] = [],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): WmproxyProcess {
+  return startWmproxy([
+    "--mode",
+    "client",
+    "--server",
+    server.addr,
+    "--token",
+    token,
+    "--ca",
+    server.caFile!,
+    "--bind",
+    "127.0.0.1:0",
+    ...args,
+  ], options);
+}
+
+/**
  * A TCP relay between a client and a server that can be told to stop
  * forwarding while keeping both connections open (a black-holed link).
  */

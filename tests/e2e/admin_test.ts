@@ -8,8 +8,8 @@ import {
   curl,
   runWmproxy,
   startOrigin,
+  startTunnelClient,
   startTunnelServer,
-  startWmproxy,
   tempDir,
   writeConfig,
 } from "./_harness.ts";
@@ -35,17 +35,7 @@ admin:
   const s = await startTunnelServer(["-c", file]);
   await using _s = s.proc;
   const admin = await s.proc.listeningAddr("admin");
-  await using c = startWmproxy([
-    "--mode",
-    "client",
-    "--server",
-    s.addr,
-    "--token",
-    TOKEN,
-    "--ca",
-    s.caFile!,
-    "--bind",
-    "127.0.0.1:0",
+  await using c = startTunnelClient(s, TOKEN, [
     "--name",
     "lap1",
   ]);

@@ -4,7 +4,7 @@
  * leaves a screenshot in test-artifacts/dashboard.png.
  */
 import assert from "node:assert/strict";
-import { startTunnelServer, startWmproxy, tempDir, writeConfig } from "./_harness.ts";
+import { startTunnelClient, startTunnelServer, tempDir, writeConfig } from "./_harness.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = (() => {
@@ -38,17 +38,7 @@ admin: { listen: "127.0.0.1:0" }
     const s = await startTunnelServer(["-c", file]);
     await using _s = s.proc;
     const admin = await s.proc.listeningAddr("admin");
-    await using c = startWmproxy([
-      "--mode",
-      "client",
-      "--server",
-      s.addr,
-      "--token",
-      "dashboard-token-1",
-      "--ca",
-      s.caFile!,
-      "--bind",
-      "127.0.0.1:0",
+    await using c = startTunnelClient(s, "dashboard-token-1", [
       "--name",
       "dash-client",
       "--map",

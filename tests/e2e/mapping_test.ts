@@ -9,6 +9,7 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import {
   curl,
+  startTunnelClient,
   startTunnelServer,
   startWmproxy,
   tempDir,
@@ -37,17 +38,7 @@ async function server(dir: string, extra: string[] = []): Promise<TunnelServer &
 }
 
 function client(s: TunnelServer, maps: string[], extra: string[] = []) {
-  return startWmproxy([
-    "--mode",
-    "client",
-    "--server",
-    s.addr,
-    "--token",
-    TOKEN,
-    "--ca",
-    s.caFile!,
-    "--bind",
-    "127.0.0.1:0",
+  return startTunnelClient(s, TOKEN, [
     ...maps.flatMap((m) => ["--map", m]),
     ...extra,
   ]);
@@ -529,17 +520,7 @@ server:
   await using _s = s.proc;
   await using first = client(s, [`site=http:${lan.addr}@taken.test`]);
   await first.waitForEvent("mapping_ready");
-  await using second = startWmproxy([
-    "--mode",
-    "client",
-    "--server",
-    s.addr,
-    "--token",
-    "limited-token-1",
-    "--ca",
-    s.caFile!,
-    "--bind",
-    "127.0.0.1:0",
+  await using second = startTunnelClient(s, "limited-token-1", [
     "--map",
     `dup=http:${lan.addr}@taken.test`,
     "--map",

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   curl,
   startOrigin,
+  startTunnelClient,
   startTunnelServer,
   startWmproxy,
   tempDir,
@@ -133,18 +134,7 @@ admin:
   const s = await startTunnelServer(["-c", file]);
   await using _s = s.proc;
   const admin = await s.proc.listeningAddr("admin");
-  await using c = startWmproxy([
-    "--mode",
-    "client",
-    "--server",
-    s.addr,
-    "--token",
-    token,
-    "--ca",
-    s.caFile!,
-    "--bind",
-    "127.0.0.1:0",
-  ]);
+  await using c = startTunnelClient(s, token, []);
   await c.waitForEvent("tunnel_connected");
   await s.proc.waitForEvent("client_connected");
   // Heartbeats go every 200 ms and are sampled every second: poll the metric.

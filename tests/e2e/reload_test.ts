@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   curl,
   runWmproxy,
+  startTunnelClient,
   startTunnelServer,
   startWmproxy,
   tempDir,
@@ -255,18 +256,7 @@ client:
   );
   const serverReport = await reload(s.proc);
   assert.deepEqual(serverReport.updated, ["server"]);
-  await using c2 = startWmproxy([
-    "--mode",
-    "client",
-    "--server",
-    s.addr,
-    "--token",
-    "token-two-456",
-    "--ca",
-    s.caFile!,
-    "--bind",
-    "127.0.0.1:0",
-  ]);
+  await using c2 = startTunnelClient(s, "token-two-456", []);
   await c2.waitForEvent("tunnel_connected");
   assert.equal(
     c.events.filter((e) => e.event === "tunnel_disconnected").length,

@@ -8,6 +8,7 @@ import {
   curl,
   startBlackholeRelay,
   startOrigin,
+  startTunnelClient,
   startTunnelServer,
   startWmproxy,
   tempDir,
@@ -35,17 +36,7 @@ Deno.test("tunnel: curl through client → server for HTTP, CONNECT and SOCKS5 w
   ]);
   await using _s = server.proc;
   assert.ok(server.caFile, "the server logs the CA file to trust");
-  await using client = startWmproxy([
-    "--mode",
-    "client",
-    "--server",
-    server.addr,
-    "--token",
-    TOKEN,
-    "--ca",
-    server.caFile!,
-    "--bind",
-    "127.0.0.1:0",
+  await using client = startTunnelClient(server, TOKEN, [
     "--name",
     "e2e-laptop",
   ]);
@@ -136,18 +127,7 @@ client:
   const b = await startTunnelServer(["-c", bConfig]);
   await using _b = b.proc;
   await b.proc.waitForEvent("tunnel_connected");
-  await using a = startWmproxy([
-    "--mode",
-    "client",
-    "--server",
-    b.addr,
-    "--token",
-    "token-of-a-123",
-    "--ca",
-    b.caFile!,
-    "--bind",
-    "127.0.0.1:0",
-  ]);
+  await using a = startTunnelClient(b, "token-of-a-123", []);
   const local = await a.listeningAddr("client");
   await a.waitForEvent("tunnel_connected");
 
@@ -173,18 +153,7 @@ Deno.test("tunnel: a wrong token fails on both sides with a message that says wh
     dir.path,
   ]);
   await using _s = server.proc;
-  await using client = startWmproxy([
-    "--mode",
-    "client",
-    "--server",
-    server.addr,
-    "--token",
-    "not-the-token",
-    "--ca",
-    server.caFile!,
-    "--bind",
-    "127.0.0.1:0",
-  ]);
+  await using client = startTunnelClient(server, "not-the-token", []);
   const failed = await client.waitForEvent("tunnel_connect_failed");
   assert.match(String(failed.error), /refused the token: .*not valid.*check client\.token/);
   const refused = await server.proc.waitForEvent("auth_failed");
@@ -340,18 +309,7 @@ Deno.test("tunnel: after the server is killed (SIGKILL) and restarted, a new cur
     "--state-dir",
     dir.path,
   ]);
-  await using client = startWmproxy([
-    "--mode",
-    "client",
-    "--server",
-    first.addr,
-    "--token",
-    TOKEN,
-    "--ca",
-    first.caFile!,
-    "--bind",
-    "127.0.0.1:0",
-  ]);
+  await using client = startTunnelClient(first, TOKEN, []);
   const local = await client.listeningAddr("client");
   await client.waitForEvent("tunnel_connected");
   assert.equal((await curl(["-x", `http://${local}`, `${origin.url}/before`])).stdout, "O /before");
@@ -459,18 +417,7 @@ server:
   const server = await startTunnelServer(["-c", config]);
   await using _s = server.proc;
   const clients = ["alpha-token-123", "beta-token-4567"].map((token) =>
-    startWmproxy([
-      "--mode",
-      "client",
-      "--server",
-      server.addr,
-      "--token",
-      token,
-      "--ca",
-      server.caFile!,
-      "--bind",
-      "127.0.0.1:0",
-    ])
+    startTunnelClient(server, token, [])
   );
   await using _a = clients[0]!;
   await using _b = clients[1]!;
@@ -496,18 +443,7 @@ Deno.test("tunnel: SIGTERM stops server and client gracefully with exit 0", asyn
     "--state-dir",
     dir.path,
   ]);
-  await using client = startWmproxy([
-    "--mode",
-    "client",
-    "--server",
-    server.addr,
-    "--token",
-    TOKEN,
-    "--ca",
-    server.caFile!,
-    "--bind",
-    "127.0.0.1:0",
-  ]);
+  await using client = startTunnelClient(server, TOKEN, []);
   await client.waitForEvent("tunnel_connected");
   assert.equal((await server.proc.stop("SIGTERM")).code, 0, server.proc.lines.join("\n"));
   const lost = await client.waitForEvent("tunnel_disconnected");
