@@ -255,6 +255,38 @@ export function hasIpv6Loopback(): boolean {
   }
 }
 
+/**
+ * A TCP echo server on a free loopback port. With `tag`, every answer is the
+ * received chunk prefixed with `tag:` (one write), so a test can tell which
+ * of several servers answered.
+ */
+export function startEchoServer(tag?: string): { port: number; close(): Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const prefix = new TextEncoder().encode(tag === undefined ? "" : `${tag}:`);
+  const loop = (async () => {
+    for await (const c of listener) {
+      (async () => {
+        const b = new Uint8Array(prefix.length + 65536);
+        b.set(prefix);
+        const room = b.subarray(prefix.length);
+        try {
+          for (let n = await c.read(room); n !== null; n = await c.read(room)) {
+            let off = 0;
+            while (off < prefix.length + n) {
+              off += await c.write(b.subarray(off, prefix.length + n));
+            }
+          }
+        } catch {
+          // client gone
+        } finally {
+          c.close();
+        }
+      })();
+    }
+  })().catch(() => {});
+  return { port: listener.addr.port, close: async () => (listener.close(), await loop) };
+}
+
 /** A tunnel server started for a test, with what clients need to reach it. */
 export interface TunnelServer {
   proc: WmproxyProcess;

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import {
   curl,
+  startEchoServer,
   startOrigin,
   startTunnelClient,
   startTunnelServer,
@@ -14,27 +15,6 @@ import {
   tempDir,
   writeConfig,
 } from "./_harness.ts";
-
-function echoServer() {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const loop = (async () => {
-    for await (const c of listener) {
-      (async () => {
-        const b = new Uint8Array(1024);
-        try {
-          for (let n = await c.read(b); n !== null; n = await c.read(b)) {
-            await c.write(b.subarray(0, n));
-          }
-        } catch {
-          // client gone
-        } finally {
-          c.close();
-        }
-      })();
-    }
-  })().catch(() => {});
-  return { port: listener.addr.port, close: async () => (listener.close(), await loop) };
-}
 
 function sample(metrics: string, line: string): number {
   const at = metrics.split("\n").find((l) => l.startsWith(`${line} `));
@@ -45,7 +25,7 @@ function sample(metrics: string, line: string): number {
 Deno.test("metrics: proxy and stream latency histograms count what the test did", async () => {
   await using dir = await tempDir();
   await using origin = startOrigin("O");
-  const echo = echoServer();
+  const echo = startEchoServer();
   const file = await writeConfig(
     dir.path,
     "m.yaml",

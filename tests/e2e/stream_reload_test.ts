@@ -4,32 +4,10 @@
  * a new server starts; the reload answer says which did what.
  */
 import assert from "node:assert/strict";
-import { curl, startWmproxy, tempDir, writeConfig } from "./_harness.ts";
+import { curl, startEchoServer, startWmproxy, tempDir, writeConfig } from "./_harness.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-/** A TCP echo that prefixes every answer with `tag:`. */
-function echoServer(tag: string) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const loop = (async () => {
-    for await (const c of listener) {
-      (async () => {
-        const b = new Uint8Array(1024);
-        try {
-          for (let n = await c.read(b); n !== null; n = await c.read(b)) {
-            await c.write(enc.encode(`${tag}:${dec.decode(b.subarray(0, n))}`));
-          }
-        } catch {
-          // client gone
-        } finally {
-          c.close();
-        }
-      })();
-    }
-  })().catch(() => {});
-  return { port: listener.addr.port, close: async () => (listener.close(), await loop) };
-}
 
 function portOf(addr: string): number {
   return Number(addr.slice(addr.lastIndexOf(":") + 1));
@@ -77,9 +55,9 @@ function freePort(): number {
 
 Deno.test("stream reload: A's open connection survives, B moves to a new port alone, C starts", async () => {
   await using dir = await tempDir();
-  const a = echoServer("a");
-  const b = echoServer("b");
-  const c = echoServer("c");
+  const a = startEchoServer("a");
+  const b = startEchoServer("b");
+  const c = startEchoServer("c");
   const yaml = (servers: string) => `
 stream:
   servers:
@@ -147,7 +125,7 @@ admin:
 
 Deno.test("stream reload: a listener that cannot be bound is reported and the rest runs on", async () => {
   await using dir = await tempDir();
-  const a = echoServer("a");
+  const a = startEchoServer("a");
   using busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const serverA = `    - { listen: "127.0.0.1:0", protocol: tcp, target: "127.0.0.1:${a.port}" }`;
   const yaml = (servers: string) =>

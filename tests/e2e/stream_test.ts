@@ -2,29 +2,7 @@
  * The L4 section and the ws-proxy subcommand as real processes.
  */
 import assert from "node:assert/strict";
-import { startWmproxy, tempDir, writeConfig } from "./_harness.ts";
-
-function echoServer(tag: string) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const loop = (async () => {
-    for await (const c of listener) {
-      (async () => {
-        const b = new Uint8Array(65536);
-        try {
-          for (let n = await c.read(b); n !== null; n = await c.read(b)) {
-            await c.write(new TextEncoder().encode(`${tag}:`));
-            await c.write(b.subarray(0, n));
-          }
-        } catch {
-          // client gone
-        } finally {
-          c.close();
-        }
-      })();
-    }
-  })().catch(() => {});
-  return { port: listener.addr.port, close: async () => (listener.close(), await loop) };
-}
+import { startEchoServer, startWmproxy, tempDir, writeConfig } from "./_harness.ts";
 
 async function roundTrip(port: number, text: string): Promise<string> {
   const c = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -45,8 +23,8 @@ async function roundTrip(port: number, text: string): Promise<string> {
 
 Deno.test("stream e2e: TCP forwarding balances over an upstream group and fails over when one stops", async () => {
   await using dir = await tempDir();
-  const a = echoServer("a");
-  const b = echoServer("b");
+  const a = startEchoServer("a");
+  const b = startEchoServer("b");
   const file = await writeConfig(
     dir.path,
     "l4.yaml",
@@ -73,7 +51,7 @@ stream:
 });
 
 Deno.test("stream e2e: ws-proxy tcp2ws → ws2tcp carries bytes to a TCP service", async () => {
-  const echo = echoServer("e");
+  const echo = startEchoServer("e");
   await using server = startWmproxy([
     "ws-proxy",
     "--from",
