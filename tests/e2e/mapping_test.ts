@@ -275,11 +275,22 @@ Deno.test("mapping: HTTPS passthrough by SNI reaches the LAN service's own certi
     },
     () => new Response("end-to-end TLS"),
   );
+  // Both LAN services sit behind a relay that counts the connections they get:
+  // an unknown name must reach neither this client's service nor another's.
+  await using mine = countingRelay(lan.addr.port);
+  await using theirs = countingRelay(lan.addr.port);
   const s = await server(dir.path, ["--https", "127.0.0.1:0"]);
   await using _s = s.proc;
   const https = await s.proc.listeningAddr("https");
-  await using c = client(s, [`tls=https:127.0.0.1:${lan.addr.port}@secure.test`]);
+  await using c = client(s, [`tls=https:127.0.0.1:${mine.port}@secure.test`]);
   await c.waitForEvent("mapping_ready");
+  await using other = startTunnelClient(s, TOKEN, [
+    "--map",
+    `victim=https:127.0.0.1:${theirs.port}@victim.test`,
+    "--bind",
+    "127.0.0.1:0",
+  ]);
+  await other.waitForEvent("mapping_ready");
   const port = https.slice(https.lastIndexOf(":") + 1);
   const r = await curl([
     "--cacert",
@@ -289,16 +300,60 @@ Deno.test("mapping: HTTPS passthrough by SNI reaches the LAN service's own certi
     `https://secure.test:${port}/`,
   ]);
   assert.equal(r.stdout, "end-to-end TLS", r.stderr);
-  const unknown = await curl([
-    "--cacert",
-    caFile,
-    "--resolve",
-    `other.test:${port}:127.0.0.1`,
-    `https://other.test:${port}/`,
-  ]);
-  assert.notEqual(unknown.code, 0, "an unknown SNI is closed");
+  assert.deepEqual([mine.accepted, theirs.accepted], [1, 0]);
+  for (const name of ["other.test", "victim.test.evil", "secure.test.x", "xsecure.test"]) {
+    const unknown = await curl([
+      "--max-time",
+      "5",
+      "--cacert",
+      caFile,
+      "--resolve",
+      `${name}:${port}:127.0.0.1`,
+      `https://${name}:${port}/`,
+    ]);
+    assert.notEqual(unknown.code, 0, `an unknown SNI ${name} is closed`);
+    assert.deepEqual(
+      [mine.accepted, theirs.accepted],
+      [1, 0],
+      `SNI ${name} reached a LAN service`,
+    );
+  }
   await lan.shutdown();
 });
+
+/**
+ * A TCP relay on 127.0.0.1:0 in front of `targetPort` that counts the
+ * connections it accepts (each is relayed both ways).
+ */
+function countingRelay(targetPort: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const relay = { port: (listener.addr as Deno.NetAddr).port, accepted: 0 };
+  const conns = new Set<Deno.Conn>();
+  const loop = (async () => {
+    for await (const conn of listener) {
+      relay.accepted++;
+      conns.add(conn);
+      Deno.connect({ hostname: "127.0.0.1", port: targetPort }).then(async (up) => {
+        conns.add(up);
+        await Promise.allSettled([
+          conn.readable.pipeTo(up.writable),
+          up.readable.pipeTo(conn.writable),
+        ]);
+      }).catch(() => conn.close());
+    }
+  })();
+  return Object.assign(relay, {
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* already closed by its pipe */ }
+      }
+      await loop.catch(() => {});
+    },
+  });
+}
 
 Deno.test("mapping: HTTPS terminated at the server with a per-domain certificate is then routed as HTTP", async () => {
   await using dir = await tempDir();
