@@ -23,6 +23,7 @@ import {
   startVhost,
   tcpRoute,
 } from "./_helpers.ts";
+import { waitFor } from "../../_wait.ts";
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -516,7 +517,7 @@ Deno.test("serveHttpVisitor() closes the stream and the visitor on abort", async
   try {
     await send(conn, "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n");
     // Wait until the service got the request, then dispose the vhost (aborts).
-    while (svc.connections === 0) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => svc.connections > 0, "the service to get the request");
   } finally {
     await vh[Symbol.asyncDispose]();
     const rest = await readAll(conn);

@@ -300,6 +300,8 @@ export interface RawOrigin extends AsyncDisposable {
   url: string;
   connections: number;
   heads: string[];
+  /** What `respond` threw (an assertion in it, say); dispose rethrows the first. */
+  failures: unknown[];
 }
 
 /**
@@ -322,6 +324,7 @@ export function startRawOrigin(
     url: `http://127.0.0.1:${listener.addr.port}`,
     connections: 0,
     heads: [],
+    failures: [],
     async [Symbol.asyncDispose]() {
       listener.close();
       for (const c of conns) {
@@ -333,6 +336,7 @@ export function startRawOrigin(
       }
       await loop;
       await Promise.all(tasks);
+      if (origin.failures.length > 0) throw origin.failures[0];
     },
   };
   const serve = async (conn: Deno.TcpConn) => {
@@ -351,7 +355,13 @@ export function startRawOrigin(
         const head = text.slice(0, end + 4);
         text = text.slice(end + 4);
         origin.heads.push(head);
-        const reply = await respond(head, conn, new TextEncoder().encode(text));
+        let reply: string;
+        try {
+          reply = await respond(head, conn, new TextEncoder().encode(text));
+        } catch (err) {
+          origin.failures.push(err);
+          break;
+        }
         text = "";
         await send(conn, reply);
       }

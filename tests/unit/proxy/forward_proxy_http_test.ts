@@ -20,6 +20,7 @@ import {
   testConfig,
   user,
 } from "./_helpers.ts";
+import { waitFor } from "../../_wait.ts";
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -415,7 +416,7 @@ Deno.test("proxy: max_connections closes extra connections at once", async () =>
   await using p = await startTestProxy(testConfig({ limits: { max_connections: 1 } }));
   const first = await connect(p.port);
   await send(first, "G"); // occupy the only slot with an incomplete head
-  while (p.proxy.stats.connectionsOpen < 1) await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => p.proxy.stats.connectionsOpen >= 1, "the first connection to be open");
   const second = await connect(p.port);
   const text = await readAll(second);
   second.close();
@@ -423,7 +424,7 @@ Deno.test("proxy: max_connections closes extra connections at once", async () =>
   assert.equal(p.proxy.stats.connectionsRejected, 1);
   await p.waitForEvent("connection_rejected");
   first.close();
-  while (p.proxy.stats.connectionsOpen > 0) await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => p.proxy.stats.connectionsOpen === 0, "every connection to be closed");
   await assertStillServes(p.addr);
 });
 

@@ -5,6 +5,7 @@
 import dgram from "node:dgram";
 import { Logger, MemorySink } from "@/observability/log.ts";
 import { formatHostPort } from "@/transport/conn.ts";
+import { waitFor } from "../../_wait.ts";
 
 /** A TCP echo service; `firstBytes` records what each connection sent first. */
 export interface TcpEcho extends AsyncDisposable {
@@ -126,14 +127,9 @@ export function testLog(): { log: Logger; events: (name: string) => Record<strin
   };
 }
 
-/** Polls `cond` every 5 ms until it holds or `ms` passed; returns whether it held. */
+/** {@link waitFor} as a boolean: whether `cond` held within `ms`. */
 export async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return true;
+  return await waitFor(cond, "a condition", ms).then(() => true, () => false);
 }
 
 /** Splits `host:port`. */
