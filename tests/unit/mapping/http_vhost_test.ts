@@ -556,3 +556,37 @@ Deno.test("serveHttpVisitor() works over in-memory streams (like tunnel streams)
   await vh[Symbol.asyncDispose]();
   await Promise.all(relays);
 });
+
+Deno.test("serveHttpVisitor() routes an absolute-form request by its authority, not its Host", async () => {
+  await using a = startService("A");
+  await using b = startService("B");
+  const resolve = table({
+    "a.example": tcpRoute("map-a", a.port),
+    "b.example": tcpRoute("map-b", b.port),
+  });
+  await using vh = startVhost(resolve);
+  const conn = await connect(vh.port);
+  try {
+    await send(
+      conn,
+      "GET http://a.example/abs HTTP/1.1\r\nHost: b.example\r\nConnection: close\r\n\r\n",
+    );
+    const text = dec(await readAll(conn));
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.ok(text.endsWith("A /abs"), text);
+    assert.deepEqual(resolve.asked, ["a.example"]);
+    assert.equal(b.requests.length, 0);
+  } finally {
+    closeQuietly(conn);
+  }
+});
+
+Deno.test("serveHttpVisitor() routes a Host with a trailing dot like the name without it", async () => {
+  await using a = startService("A");
+  const resolve = table({ "a.example": tcpRoute("map-a", a.port) });
+  await using vh = startVhost(resolve);
+  const r = await curl(["-H", "Host: A.example.:80", `${vh.url}/dot`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "A /dot");
+  assert.deepEqual(resolve.asked, ["a.example"]);
+});
