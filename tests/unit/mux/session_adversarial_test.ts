@@ -28,6 +28,7 @@ import {
   str,
   text,
 } from "./_helpers.ts";
+import { waitFor } from "../../_wait.ts";
 
 /** A session (server role) facing a hand-written peer. */
 async function withRawPeer(
@@ -355,8 +356,13 @@ Deno.test("Session keeps a busy session alive with heartbeats and measures RTT (
   const receiving = receivePattern(t);
   await sendPattern(s, 16 * 1024 * 1024);
   equal(await receiving, 16 * 1024 * 1024);
-  // Several heartbeat intervals of idleness: still open, RTT known.
-  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 40));
+  // Idle for longer than the 200 ms heartbeat timeout, measured in heartbeat
+  // frames (one ping and one pong a side per 20 ms interval): still open.
+  const before = pair.client.stats().framesIn;
+  await waitFor(
+    () => pair.client.stats().framesIn - before >= 24 || !pair.client.isOpen,
+    "12 heartbeat intervals",
+  );
   ok(pair.client.isOpen && pair.server.isOpen);
   ok(pair.client.stats().rttMs !== null);
 });
