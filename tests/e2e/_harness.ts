@@ -130,6 +130,57 @@ export class WmproxyProcess implements AsyncDisposable {
     });
   }
 
+  /**
+   * Resolves with the `n`-th event (past or future, counting from 1) named
+   * `event` whose fields include `match`: e.g. the second `tunnel_connected`,
+   * after a reconnect.
+   */
+  async waitForNth(
+    event: string,
+    n: number,
+    match: Record<string, unknown> = {},
+    timeoutMs = 15_000,
+  ): Promise<LogEvent> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const seen = this.events.filter((e) => matches(e, event, match));
+      if (seen.length >= n) return seen[n - 1]!;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(
+          `Cannot see event "${event}" #${n} ${JSON.stringify(match)}: only ${seen.length} ` +
+            `within ${timeoutMs}ms; last lines:\n${this.lines.slice(-50).join("\n")}`,
+        );
+      }
+      // The next matching event, whichever it is, then count again.
+      await this.#nextEvent(event, match, left);
+    }
+  }
+
+  #nextEvent(event: string, match: Record<string, unknown>, timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(waiter);
+        resolve();
+      }, timeoutMs);
+      const waiter: Waiter = {
+        event,
+        match,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      this.#waiters.add(waiter);
+      this.#status.then((s) => {
+        if (!this.#waiters.has(waiter)) return;
+        this.#waiters.delete(waiter);
+        clearTimeout(timer);
+        reject(new Error(`Cannot see event "${event}": wmproxy exited with code ${s.code}`));
+      });
+    });
+  }
+
   /** The `addr` of the `listening` event of `component`, as `host:port`. */
   async listeningAddr(component: string): Promise<string> {
     const e = await this.waitForEvent("listening", { component });
