@@ -15,9 +15,12 @@ import {
   type WmproxyProcess,
   writeConfig,
 } from "./_harness.ts";
+import { waitFor } from "../_wait.ts";
 
 /** An origin whose /slow answer trickles 64 KiB chunks for ~`ms`, and which echoes WebSocket messages. */
 function slowOrigin(ms: number) {
+  /** Per /slow response: how many of its chunks went out. */
+  const progress: number[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
     if (req.headers.get("upgrade") === "websocket") {
       const { socket, response } = Deno.upgradeWebSocket(req);
@@ -26,8 +29,10 @@ function slowOrigin(ms: number) {
     }
     const chunks = 20;
     let i = 0;
+    const slot = progress.push(0) - 1;
     const body = new ReadableStream<Uint8Array>({
       async pull(c) {
+        progress[slot] = i;
         if (i++ === chunks) return c.close();
         await new Promise((r) => setTimeout(r, ms / chunks));
         c.enqueue(new Uint8Array(65536).fill(97));
@@ -35,12 +40,18 @@ function slowOrigin(ms: number) {
     });
     return new Response(body, { headers: { "content-length": String(chunks * 65536) } });
   });
-  return { port: server.addr.port, close: () => server.shutdown() };
+  return {
+    port: server.addr.port,
+    /** Whether `n` responses are under way: some chunks sent, not all. */
+    midway: (n: number) => progress.filter((p) => p > 0 && p < 20).length >= n,
+    close: () => server.shutdown(),
+  };
 }
 
 /** A TCP service that sends `bytes` slowly after any input. */
 function slowTcp(ms: number, bytes: number) {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let sentTotal = 0;
   const loop = (async () => {
     for await (const c of l) {
       (async () => {
@@ -48,12 +59,18 @@ function slowTcp(ms: number, bytes: number) {
         for (let sent = 0; sent < bytes; sent += 65536) {
           await new Promise((r) => setTimeout(r, ms / (bytes / 65536)));
           await c.write(new Uint8Array(65536).fill(98));
+          sentTotal += 65536;
         }
         c.close();
       })().catch(() => {});
     }
   })().catch(() => {});
-  return { port: l.addr.port, close: async () => (l.close(), await loop) };
+  return {
+    port: l.addr.port,
+    /** Whether a connection got some of its bytes and not all. */
+    midway: () => sentTotal > 0 && sentTotal < bytes,
+    close: async () => (l.close(), await loop),
+  };
 }
 
 async function readAll(conn: Deno.Conn): Promise<number> {
@@ -66,15 +83,7 @@ async function readAll(conn: Deno.Conn): Promise<number> {
 async function reload(p: WmproxyProcess): Promise<Record<string, unknown>> {
   const before = p.events.filter((e) => e.event === "reload_applied").length;
   p.child.kill("SIGHUP");
-  const deadline = Date.now() + 10_000;
-  while (
-    p.events.filter((e) => e.event === "reload_applied").length === before && Date.now() < deadline
-  ) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const e = p.events.filter((e) => e.event === "reload_applied").at(-1);
-  assert.ok(e, `no reload_applied event:\n${p.lines.slice(-20).join("\n")}`);
-  return e;
+  return await p.waitForNth("reload_applied", before + 1, {}, 10_000);
 }
 
 Deno.test("reload: downloads through the proxy, a WebSocket through http and a TCP stream survive a reload", async () => {
@@ -132,7 +141,10 @@ ${extra}`;
   });
   await tcpConn.write(new Uint8Array([1]));
   const tcpBytes = readAll(tcpConn);
-  await new Promise((r) => setTimeout(r, 300)); // all three are mid-transfer now
+  await waitFor(
+    () => origin.midway(2) && tcp.midway(),
+    "both downloads and the TCP stream to be mid-transfer",
+  );
 
   await Deno.writeTextFile(
     file,
