@@ -107,7 +107,7 @@ export function listenTlsFront(o: TlsFrontOptions): Promise<TlsFront> {
       raw.destroy();
       o.onHandshakeError(peer, err.message);
     };
-    socket.once("error", onError);
+    socket.on("error", onError); // kept until the conn wrapper has its own listener
     socket.once("secure", () => {
       if (done) return;
       done = true;
