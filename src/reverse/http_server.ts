@@ -308,7 +308,9 @@ export async function startHttpSection(
       for (const s of c.servers) contexts.set(s, context);
     }
     const contextFor = (name: string): tls.SecureContext => {
-      const chosen = selectServer(unit.plan.servers, name) ?? unit.plan.servers[0]!;
+      // The plan this listener started with: a reload keeps it only with the
+      // same certificates and names, and its server objects key `contexts`.
+      const chosen = selectServer(plan.servers, name) ?? plan.servers[0]!;
       return contexts.get(chosen) ?? contexts.values().next().value!;
     };
     const unitStop = new AbortController();

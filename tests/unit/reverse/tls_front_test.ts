@@ -289,3 +289,51 @@ Deno.test("plain proxy front: max_connections closes the next connection at once
     closeAll(held);
   }
 });
+
+Deno.test("TLS listener: SNI still picks each name's certificate after a reload that keeps the listener", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wmproxy-tls-front-" });
+  try {
+    const cas: Record<string, string> = {};
+    for (const name of ["a.test", "b.test"]) {
+      const g = await generateCertificates({ names: [name] });
+      await Deno.writeTextFile(`${dir}/${name}.crt`, g.server.cert);
+      await Deno.writeTextFile(`${dir}/${name}.key`, g.server.key);
+      cas[name] = g.ca.cert;
+    }
+    const config = (body: string) =>
+      httpConfig({
+        servers: ["a.test", "b.test"].map((name) => ({
+          listen_tls: ["127.0.0.1:0"],
+          server_names: [name],
+          tls: { cert: `${dir}/${name}.crt`, key: `${dir}/${name}.key` },
+          locations: [{ path: "/", static_response: { body: `${body} ${name}` } }],
+        })),
+      });
+    await using section = await startHttpSection(config("v1"), { log: memoryLog().log });
+    const port = portOf(section.listeners[0]!.addr);
+    const report = await section.update(config("v2"));
+    assert.equal(report.kept.length, 1);
+    for (const name of ["a.test", "b.test"]) {
+      await Deno.writeTextFile(`${dir}/${name}.ca`, cas[name]!);
+      const out = await new Deno.Command("curl", {
+        args: [
+          "-sS",
+          "--max-time",
+          "10",
+          "--cacert",
+          `${dir}/${name}.ca`,
+          "--resolve",
+          `${name}:${port}:127.0.0.1`,
+          `https://${name}:${port}/`,
+        ],
+      }).output();
+      assert.equal(
+        new TextDecoder().decode(out.stdout),
+        `v2 ${name}`,
+        new TextDecoder().decode(out.stderr),
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
