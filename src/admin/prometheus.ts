@@ -78,6 +78,12 @@ export function renderMetrics(s: StatusSnapshot): string {
     { version: s.version },
     1,
   ]]);
+  w.metric(
+    "wmproxy_internal_errors_total",
+    "counter",
+    "Unhandled rejections and uncaught exceptions (logged as internal_error) the process survived.",
+    [[{}, s.internal_errors]],
+  );
   if (s.proxy) {
     const p = s.proxy;
     w.metric(

@@ -50,6 +50,8 @@ export interface StatusSnapshot {
     active: number;
     fails: number;
   }[];
+  /** Unhandled rejections and uncaught exceptions survived since start. */
+  internal_errors: number;
   /** Latency histograms of every running section (`/metrics` renders them as histograms). */
   histograms: HistogramSample[];
 }

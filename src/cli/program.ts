@@ -122,7 +122,11 @@ function without<T extends object>(value: T | undefined, keys: readonly string[]
 }
 
 /** Starts every section of `config`; rejects (after stopping what started) on the first failure. */
-export async function startProgram(config: Config, log: Logger): Promise<Program> {
+export async function startProgram(
+  config: Config,
+  log: Logger,
+  options: { internalErrors?: () => number } = {},
+): Promise<Program> {
   const startedAt = new Date();
   let current = config;
   let proxy: ForwardProxy | undefined;
@@ -329,6 +333,7 @@ export async function startProgram(config: Config, log: Logger): Promise<Program
       pid: Deno.pid,
       started_at: startedAt.toISOString(),
       uptime_s: Math.round((Date.now() - startedAt.getTime()) / 100) / 10,
+      internal_errors: options.internalErrors?.() ?? 0,
       listeners,
       proxy: p
         ? {

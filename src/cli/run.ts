@@ -29,7 +29,7 @@ import {
   wsProxyStreamConfig,
 } from "../config/mod.ts";
 import { fileServerSectionConfig, reverseProxySectionConfig } from "../config/http_section.ts";
-import { errorMessage, EVENTS, Logger } from "../observability/mod.ts";
+import { errorMessage, EVENTS, InternalErrors, Logger } from "../observability/mod.ts";
 import { type Program, startProgram } from "./program.ts";
 import { V8_FLAGS_ARG } from "./v8_flags.ts";
 import { type ReloadResult, startAdminServer } from "../admin/mod.ts";
@@ -228,6 +228,9 @@ async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
     throw err;
   }
   const log = new Logger({ level: config.log.level, format: config.log.format });
+  // First of all: a stray rejection or exception is logged and counted, never fatal.
+  const internalErrors = new InternalErrors(log);
+  using _lastResort = internalErrors.install();
   const sections = (["proxy", "server", "client", "stream", "http"] as const).filter((s) =>
     config[s] !== undefined
   );
@@ -279,7 +282,11 @@ async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
   // right after a "listening" event never meets the default (fatal) action.
   const stopped = waitForStop(stopper.signal, () => void recheck());
   try {
-    const started = stack.use(await startProgram(config, log));
+    const started = stack.use(
+      await startProgram(config, log, {
+        internalErrors: () => internalErrors.count,
+      }),
+    );
     program = started;
     if (config.admin !== undefined) {
       stack.use(startAdminServer(config.admin.listen, {

@@ -167,6 +167,7 @@ export function completeProxyHandler(input: ProxyInput): ProxyHandlerConfig {
       enabled: input.udp?.enabled ?? true,
       bind_ip: input.udp?.bind_ip,
       idle_timeout_ms: input.udp?.idle_timeout ?? DEFAULT_UDP_IDLE_TIMEOUT_MS,
+      replies: input.udp?.replies ?? "sent",
     },
     limits: {
       max_header_bytes: input.limits?.max_header_bytes ?? DEFAULT_MAX_HEADER_BYTES,

@@ -27,11 +27,15 @@
  *     enabled: true                # optional, default: true
  *     # optional, default: the format below. Variables: see "Variables".
  *     format: '$remote_addr "$request" $status $bytes_sent "$http_referer" "$http_user_agent" $request_time $upstream_addr $upstream_response_time'
+ *   # optional, default: 10000. Open client connections per listen address (plain
+ *   # proxy and TLS addresses); more are closed at once (connection_rejected).
+ *   max_connections: 10000
  *   # Inherited by every server and location unless they set their own:
  *   timeouts:
- *     client_header: 60s           # optional, default: 60s; whole request head (plain proxy addresses)
+ *     client_header: 60s           # optional, default: 60s; TLS handshake, then whole request head (plain proxy and TLS addresses)
  *     client_body: 60s             # optional, default: 60s: gap between body reads
- *     keep_alive: 75s              # optional, default: 75s; idle between requests (plain proxy addresses)
+ *     keep_alive: 75s              # optional, default: 75s; idle between requests (plain proxy and TLS
+ *                                  #   addresses; an HTTP/2 connection with no traffic either way)
  *     upstream_connect: 10s        # optional, default: 10s (with fetch, for TLS upstreams and the
  *                                  #   slow path: the header wait is upstream_connect + upstream_read)
  *     upstream_read: 60s           # optional, default: 60s; until the response header, and between body reads
@@ -119,6 +123,7 @@ export const DEFAULT_INDEX: readonly string[] = ["index.html"];
 export const DEFAULT_HIDDEN: readonly string[] = [".*"];
 export const DEFAULT_MIME_TYPE = "application/octet-stream";
 export const DEFAULT_STATIC_CONTENT_TYPE = "text/plain; charset=utf-8";
+export const DEFAULT_HTTP_MAX_CONNECTIONS = 10_000;
 export const DEFAULT_ACCESS_LOG_FORMAT =
   '$remote_addr "$request" $status $bytes_sent "$http_referer" "$http_user_agent" ' +
   "$request_time $upstream_addr $upstream_response_time";
@@ -265,6 +270,8 @@ export interface HttpSectionConfig {
   upstreams: readonly UpstreamGroupConfig[];
   limit_req_zones: readonly LimitReqZoneConfig[];
   access_log: AccessLogConfig;
+  /** Open client connections per plain-front or TLS listen address. */
+  max_connections: number;
   servers: readonly VirtualServerConfig[];
 }
 
@@ -345,6 +352,7 @@ export interface HttpSectionInput extends InheritedInput {
   limit_req_zones?: LimitReqZoneInput[] | undefined;
   matchers?: Record<string, MatcherConfig> | undefined;
   access_log?: { enabled?: boolean | undefined; format?: string | undefined } | undefined;
+  max_connections?: number | undefined;
   servers?: VirtualServerInput[] | undefined;
 }
 
@@ -902,6 +910,7 @@ export function readHttpSection(r: ConfigReader, value: unknown): HttpSectionInp
     "limit_req_zones",
     "matchers",
     "access_log",
+    "max_connections",
     "servers",
     ...INHERITED_KEYS,
   ]);
@@ -992,6 +1001,7 @@ export function readHttpSection(r: ConfigReader, value: unknown): HttpSectionInp
     limit_req_zones: zones,
     matchers,
     access_log,
+    max_connections: r.int(t.max_connections, [...path, "max_connections"], 1, 1_000_000),
     servers: servers.filter((s): s is VirtualServerInput => s !== undefined),
     ...readInherited(r, t, path),
   });
@@ -1052,6 +1062,7 @@ export function completeHttpSection(input: HttpSectionInput): HttpSectionConfig 
       enabled: input.access_log?.enabled ?? true,
       format: input.access_log?.format ?? DEFAULT_ACCESS_LOG_FORMAT,
     },
+    max_connections: input.max_connections ?? DEFAULT_HTTP_MAX_CONNECTIONS,
     servers: (input.servers ?? []).map((s): VirtualServerConfig => ({
       listen: s.listen ?? ((s.listen_tls ?? []).length > 0 ? [] : [DEFAULT_HTTP_LISTEN]),
       listen_tls: s.listen_tls ?? [],

@@ -28,6 +28,7 @@ export interface ProxyInput {
     enabled?: boolean | undefined;
     bind_ip?: string | undefined;
     idle_timeout?: number | undefined;
+    replies?: "sent" | "any" | undefined;
   } | undefined;
   limits?: {
     max_header_bytes?: number | undefined;

@@ -40,6 +40,8 @@ export interface ProxyUdpConfig {
   bind_ip: string | undefined;
   /** An association with no datagram either way for this long ends. */
   idle_timeout_ms: number;
+  /** Replies from: `sent` = only addresses the client sent to; `any` = anyone. */
+  replies: "sent" | "any";
 }
 
 /**

@@ -74,12 +74,13 @@ function readProxy(
   let udp: ProxyInput["udp"];
   if (t.udp !== undefined) {
     const up = [...path, "udp"];
-    const ut = r.table(t.udp, up, ["enabled", "bind_ip", "idle_timeout"]);
+    const ut = r.table(t.udp, up, ["enabled", "bind_ip", "idle_timeout", "replies"]);
     if (ut !== undefined) {
       udp = compact({
         enabled: r.bool(ut.enabled, [...up, "enabled"]),
         bind_ip: r.string(ut.bind_ip, [...up, "bind_ip"]),
         idle_timeout: r.duration(ut.idle_timeout, [...up, "idle_timeout"]),
+        replies: r.oneOf(ut.replies, [...up, "replies"], ["sent", "any"] as const),
       });
     }
   }

@@ -28,6 +28,8 @@ export const EVENTS = {
   stopped: "stopped",
   config_warning: "config_warning",
   fatal: "fatal",
+  /** An unhandled rejection or uncaught exception; the process keeps serving. Fields: `kind`, `error`, `stack?`. */
+  internal_error: "internal_error",
   /** Tunnel sessions (mux). Fields: `session`, `peer`, `code?`, `error?`. */
   session_opened: "session_opened",
   session_closed: "session_closed",

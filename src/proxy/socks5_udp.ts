@@ -4,11 +4,17 @@
  * names), wraps replies in a SOCKS5 UDP header, drops fragments, and ends when
  * the TCP connection closes or no datagram passed for `udp.idle_timeout_ms`.
  *
+ * Replies: with `udp.replies: sent` (the default) only datagrams from an
+ * address the client has sent to (the last {@link MAX_UDP_PEERS}) reach it;
+ * anything else a third party sends to the egress port is dropped. Names are
+ * resolved here so that the address sent to is known.
+ *
  * Uses `node:dgram`: `Deno.listenDatagram` is unstable in Deno 2.9.
  *
  * @module
  */
 import dgram from "node:dgram";
+import { lookup } from "node:dns/promises";
 import type { HostPort } from "../transport/conn.ts";
 import { formatHostPort, writeAll } from "../transport/conn.ts";
 import { EVENTS } from "../observability/events.ts";
@@ -26,6 +32,30 @@ import {
 } from "./socks5_codec.ts";
 
 type Family = "udp4" | "udp6";
+
+/** Destinations remembered per association for `replies: sent` (oldest forgotten first). */
+export const MAX_UDP_PEERS = 1024;
+
+/** The destinations an association has sent to, bounded; pure. */
+export class SentPeers {
+  readonly #peers = new Map<string, true>();
+  constructor(readonly max = MAX_UDP_PEERS) {}
+  #key(ip: string, port: number): string {
+    return `${normalizeIp(ip)} ${port}`;
+  }
+  add(ip: string, port: number): void {
+    const key = this.#key(ip, port);
+    this.#peers.delete(key);
+    if (this.#peers.size >= this.max) this.#peers.delete(this.#peers.keys().next().value!);
+    this.#peers.set(key, true);
+  }
+  has(ip: string, port: number): boolean {
+    return this.#peers.has(this.#key(ip, port));
+  }
+  get size(): number {
+    return this.#peers.size;
+  }
+}
 
 /** `::ffff:1.2.3.4` → `1.2.3.4`; other addresses unchanged. */
 function normalizeIp(ip: string): string {
@@ -92,8 +122,13 @@ export async function serveUdpAssociate(s: ConnState, requested: SocksAddress): 
   let closed = false;
   const idle = new IdleTimer(udp.idle_timeout_ms, () => client.close());
 
+  const sent = udp.replies === "sent" ? new SentPeers() : undefined;
   const onReply = (msg: Uint8Array, rinfo: dgram.RemoteInfo) => {
     if (closed || clientPort === undefined) return;
+    if (sent !== undefined && !sent.has(rinfo.address, rinfo.port)) {
+      dropped++; // not a destination of this client: a third party
+      return;
+    }
     idle.touch();
     down++;
     const out = encodeUdpDatagram({ hostname: normalizeIp(rinfo.address), port: rinfo.port }, msg);
@@ -141,9 +176,15 @@ export async function serveUdpAssociate(s: ConnState, requested: SocksAddress): 
     up++;
     const family: Family = d.address.type === "ipv6" ? "udp6" : "udp4";
     const data = d.data.slice();
-    egressFor(family).then((sock) => {
+    const port = d.address.port;
+    const name = d.address.hostname;
+    const resolved = sent === undefined || d.address.type !== "domain"
+      ? Promise.resolve(name)
+      : lookup(name, { family: 4 }).then((a) => a.address);
+    Promise.all([egressFor(family), resolved]).then(([sock, ip]) => {
       if (closed) return;
-      sock.send(data, d.address.port, d.address.hostname, (err) => {
+      sent?.add(ip, port);
+      sock.send(data, port, ip, (err) => {
         if (err) dropped++;
       });
     }, () => dropped++);

@@ -233,7 +233,7 @@ export async function serveFile(
         // next index
       }
     }
-    if (config.browse) return await listDirectory(req, uri, target, config);
+    if (config.browse) return await listDirectory(req, uri, root, target, config);
     return textResponse(403, "403 Forbidden");
   }
   if (!info.isFile) return textResponse(404, "404 Not Found");
@@ -382,25 +382,38 @@ async function sendFile(
   return new Response(fileStream(file, length), { status, headers });
 }
 
+/**
+ * The listing of `dir` (inside the real `root`). A symlink is listed only when
+ * it resolves inside the root to a name that is not hidden (what
+ * {@link serveFile} would serve); links out of the root and dangling links
+ * are left out, so their targets' size and time never show.
+ */
 async function listDirectory(
   req: Request,
   uri: string,
+  root: string,
   dir: string,
   config: FileServerConfig,
 ): Promise<Response> {
   const entries: { name: string; dir: boolean; size: number; mtime: number }[] = [];
   for await (const e of Deno.readDir(dir)) {
     if (isHidden(e.name, config.hidden)) continue;
+    let path = `${dir}/${e.name}`;
+    if (e.isSymlink) {
+      const real = await realInside(root, path);
+      if (real === undefined || isHidden(real.slice(root.length), config.hidden)) continue;
+      path = real;
+    }
     let size = 0;
     let mtime = 0;
     let isDir = e.isDirectory;
     try {
-      const s = await Deno.stat(`${dir}/${e.name}`);
+      const s = await Deno.stat(path);
       size = s.size;
       mtime = s.mtime?.getTime() ?? 0;
       isDir = s.isDirectory;
     } catch {
-      // a dangling link: list it without details
+      // removed meanwhile: list it without details
     }
     entries.push({ name: e.name, dir: isDir, size, mtime });
     if (entries.length >= MAX_LISTING_ENTRIES) break;

@@ -111,6 +111,12 @@ export interface FrontOptions {
   now: () => number;
   /** Seconds from a request head to its response head. */
   observe?: ((listen: string, seconds: number) => void) | undefined;
+  /**
+   * The client's scheme; `https` (a TLS listener, ./tls_front.ts) sends every
+   * request down the slow path, whose internal server then runs for https.
+   * @default "http"
+   */
+  scheme?: "http" | "https" | undefined;
 }
 
 /** A routed request that the fast path can serve. */
@@ -149,7 +155,7 @@ function plan(
   o: FrontOptions,
   clientIp: string,
 ): Plan | undefined {
-  if (head.version !== "HTTP/1.1") return undefined;
+  if (head.version !== "HTTP/1.1" || o.scheme === "https") return undefined;
   const t = head.target;
   if (t.charCodeAt(0) !== 0x2f) return undefined;
   const q = t.indexOf("?");

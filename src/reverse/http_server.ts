@@ -1,19 +1,20 @@
 /**
- * The I/O edge of the `http` section: `Deno.serve` listeners (HTTP/1.1, and
- * HTTP/2 over TLS by ALPN) around the pure handler, upstream groups with
- * their active health checks, and one pooled keep-alive HTTP client.
+ * The I/O edge of the `http` section: listeners (HTTP/1.1, and HTTP/2 over
+ * TLS by ALPN) around the pure handler, upstream groups with their active
+ * health checks, and one pooled keep-alive HTTP client.
  *
- * TLS with several certificates on one address: `Deno.serve` takes one
- * certificate and no SNI resolver (checked on Deno 2.9.6), so such an address
- * is a TCP listener that reads the ClientHello's server name and relays the
- * connection to an internal `Deno.serve` on 127.0.0.1 holding the matching
- * certificate (the default server's one for clients without SNI). The
- * handler still sees the visitor's address. An address with one certificate
- * is served by `Deno.serve` directly.
+ * A TLS address is a ./tls_front.ts listener: connection cap
+ * (`http.max_connections`), certificate by SNI (the default server's for
+ * clients without SNI), the handshake within the client header timeout. An
+ * HTTP/1.1 connection then gets the raw front (./http_front.ts) with its
+ * header and keep-alive timeouts, every request going to an internal
+ * `Deno.serve` for https; an HTTP/2 connection is relayed as is (h2 with prior
+ * knowledge) to that internal server, closed after the keep-alive timeout
+ * with no traffic either way. The handler still sees the visitor's address.
  *
- * A plain address whose servers proxy gets the raw HTTP/1.1 front
- * (./http_front.ts) with an internal `Deno.serve` for what the front does not
- * serve itself; other plain addresses are `Deno.serve` listeners.
+ * A plain address whose servers proxy gets the raw HTTP/1.1 front with an
+ * internal `Deno.serve` for what the front does not serve itself, under the
+ * same connection cap; other plain addresses are `Deno.serve` listeners.
  *
  * Reload ({@link HttpSection.update}) swaps the compiled routes in place and
  * restarts only listeners whose address, certificate or kind changed.
@@ -23,10 +24,11 @@
 import type { HttpSectionConfig, VirtualServerConfig } from "../config/http_section.ts";
 import { configKey } from "../config/compare.ts";
 import { Histogram, type HistogramSample } from "../observability/histogram.ts";
-import { readClientHello } from "../mapping/sni.ts";
+import tls from "node:tls";
 import { EVENTS } from "../observability/events.ts";
 import { errorMessage, type Logger } from "../observability/log.ts";
 import { relay } from "../proxy/relay.ts";
+import { closeQuietly } from "../proxy/_counted_conn.ts";
 import { formatHostPort, type HostPort, parseHostPort } from "../transport/conn.ts";
 import { dialTcp, listenTcp, type TcpListener } from "../transport/tcp.ts";
 import { UpstreamGroup } from "../upstream/mod.ts";
@@ -34,10 +36,11 @@ import type { FetchLike } from "./context.ts";
 import { createHttpCore, type HttpCore } from "./handler.ts";
 import { type FrontOptions, serveFrontConnection } from "./http_front.ts";
 import { selectServer } from "./router.ts";
+import { listenTlsFront, type TlsFrontConnection } from "./tls_front.ts";
 import { UpstreamPool } from "./upstream_pool.ts";
 
-/** Time allowed for a TLS client to send its ClientHello on an SNI-routed address. */
-export const CLIENT_HELLO_TIMEOUT_MS = 10_000;
+/** An HTTP/2 connection's idle limit when the keep-alive timeout is 0 (off). */
+const H2_IDLE_FALLBACK_MS = 3_600_000;
 
 /** Options for {@link startHttpSection}. */
 export interface StartHttpSectionOptions {
@@ -82,7 +85,7 @@ interface ListenerPlan {
   tls: boolean;
   /** Equal keys: the running listener can stay. */
   key: string;
-  kind: "front" | "serve" | "sni";
+  kind: "front" | "serve" | "tls";
   /** TLS: one entry per distinct certificate. */
   certs: { cert: string; key: string; servers: VirtualServerConfig[] }[];
   servers: VirtualServerConfig[];
@@ -160,13 +163,13 @@ async function planListeners(config: HttpSectionConfig): Promise<Map<string, Lis
       else certs.set(id, { ...(await readTls(server, index)), servers: [server] });
     }
     const list = [...certs.values()];
-    const kind = list.length === 1 ? "serve" : "sni";
+    const kind = "tls";
     const key = configKey({
       kind,
       certs: list.map((c) => ({
         cert: c.cert,
         key: c.key,
-        names: kind === "sni" ? c.servers.map((s) => [s.server_names, s.default_server]) : [],
+        names: c.servers.map((s) => [s.server_names, s.default_server]),
       })),
     });
     plans.set(`tls ${addr}`, {
@@ -214,6 +217,14 @@ export async function startHttpSection(
   let core: HttpCore;
   const units = new Map<string, Unit>();
   let internal: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let internalHttps: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let maxConnections = config.max_connections;
+  const rejected = (peer: HostPort, listen: string) =>
+    log.warn(EVENTS.connection_rejected, {
+      peer: formatHostPort(peer),
+      listen,
+      reason: `max_connections (${maxConnections})`,
+    });
 
   /** Builds the core for `cfg`, reusing unchanged upstream groups. */
   const buildCore = (cfg: HttpSectionConfig) => {
@@ -273,19 +284,111 @@ export async function startHttpSection(
     internal ??= serve({ hostname: "127.0.0.1", port: 0 }, undefined, internalHandler("http"));
     return { hostname: "127.0.0.1", port: internal.addr.port };
   };
+  /** The internal server of TLS addresses (plain h1 and h2 with prior knowledge). */
+  const internalHttpsAddr = (): HostPort => {
+    internalHttps ??= serve(
+      { hostname: "127.0.0.1", port: 0 },
+      undefined,
+      internalHandler("https"),
+    );
+    return { hostname: "127.0.0.1", port: internalHttps.addr.port };
+  };
 
-  const startUnit = (plan: ListenerPlan): Unit => {
+  const startTlsUnit = async (plan: ListenerPlan): Promise<Unit> => {
     const addr = plan.addr;
     const bind = bindParts(addr);
+    const contexts = new Map<VirtualServerConfig, tls.SecureContext>();
+    for (const c of plan.certs) {
+      let context: tls.SecureContext;
+      try {
+        context = tls.createSecureContext({ cert: c.cert, key: c.key });
+      } catch (err) {
+        throw new Error(`Cannot listen on "${addr}" (http): bad certificate: ${errorMessage(err)}`);
+      }
+      for (const s of c.servers) contexts.set(s, context);
+    }
+    const contextFor = (name: string): tls.SecureContext => {
+      // The plan this listener started with: a reload keeps it only with the
+      // same certificates and names, and its server objects key `contexts`.
+      const chosen = selectServer(plan.servers, name) ?? plan.servers[0]!;
+      return contexts.get(chosen) ?? contexts.values().next().value!;
+    };
+    const unitStop = new AbortController();
+    const onStop = () => unitStop.abort();
+    stop.signal.addEventListener("abort", onStop, { once: true });
+    const timeouts = clientTimeouts(plan.servers);
+    const front: FrontOptions = {
+      listen: addr,
+      core: () => core,
+      pool,
+      internal: internalHttpsAddr(),
+      visitors,
+      headerTimeoutMs: timeouts.header,
+      keepAliveTimeoutMs: timeouts.keepAlive,
+      log,
+      signal: unitStop.signal,
+      now: Date.now,
+      observe,
+      scheme: "https",
+    };
+    const serveH2 = async (c: TlsFrontConnection) => {
+      const upstream = await dialTcp(front.internal);
+      const port = upstream.localAddr.port;
+      visitors.set(port, { addr: c.conn.remoteAddr, listen: addr, serverName: c.serverName });
+      try {
+        await relay(c.conn, upstream, {
+          idleTimeoutMs: front.keepAliveTimeoutMs > 0
+            ? front.keepAliveTimeoutMs
+            : H2_IDLE_FALLBACK_MS,
+          signal: unitStop.signal,
+        });
+      } finally {
+        visitors.delete(port);
+        closeQuietly(upstream);
+      }
+    };
+    let listener;
+    try {
+      listener = await listenTlsFront({
+        hostname: bind.hostname,
+        port: bind.port,
+        contextFor,
+        maxConnections: () => maxConnections,
+        handshakeTimeoutMs: () => front.headerTimeoutMs,
+        serve: (c) => c.alpn === "h2" ? serveH2(c) : serveFrontConnection(c.conn, front),
+        onRejected: (peer) => rejected(peer, addr),
+        onHandshakeError: (peer, error) =>
+          log.debug(EVENTS.protocol_error, { peer: formatHostPort(peer), error }),
+      });
+    } catch (err) {
+      stop.signal.removeEventListener("abort", onStop);
+      throw new Error(`Cannot listen on "${addr}" (http): ${errorMessage(err)}`);
+    }
+    const bound = listener;
+    const unit: Unit = {
+      plan,
+      bound: formatHostPort(bound.addr),
+      front,
+      close: async () => {
+        stop.signal.removeEventListener("abort", onStop);
+        unitStop.abort();
+        await bound.close();
+      },
+    };
+    return unit;
+  };
+
+  const startUnit = async (plan: ListenerPlan): Promise<Unit> => {
+    const addr = plan.addr;
+    const bind = bindParts(addr);
+    if (plan.kind === "tls") return await startTlsUnit(plan);
     if (plan.kind === "serve") {
-      const tls = plan.tls ? { cert: plan.certs[0]!.cert, key: plan.certs[0]!.key } : undefined;
-      const scheme = plan.tls ? "https" : "http";
       let server: Deno.HttpServer<Deno.NetAddr>;
       try {
-        server = serve(bind, tls, (req, info) =>
+        server = serve(bind, undefined, (req, info) =>
           core.handle(req, {
             remoteAddr: { hostname: info.remoteAddr.hostname, port: info.remoteAddr.port },
-            scheme,
+            scheme: "http",
             listen: addr,
           }));
       } catch (err) {
@@ -298,20 +401,10 @@ export async function startHttpSection(
         close: () => server.shutdown(),
       };
     }
-    const closers: (() => Promise<void> | void)[] = [];
-    const internals = new Map<VirtualServerConfig, HostPort>();
-    if (plan.kind === "sni") {
-      for (const c of plan.certs) {
-        const s = serve({ hostname: "127.0.0.1", port: 0 }, c, internalHandler("https"));
-        closers.push(() => s.shutdown());
-        for (const v of c.servers) internals.set(v, { hostname: "127.0.0.1", port: s.addr.port });
-      }
-    }
     let listener: TcpListener;
     try {
       listener = listenTcp(bind);
     } catch (err) {
-      for (const c of closers) void c();
       throw new Error(`Cannot listen on "${addr}" (http): ${errorMessage(err)}`);
     }
     const unitStop = new AbortController();
@@ -319,59 +412,28 @@ export async function startHttpSection(
     stop.signal.addEventListener("abort", onStop, { once: true });
     const tasks = new Set<Promise<unknown>>();
     const timeouts = clientTimeouts(plan.servers);
-    const front: FrontOptions | undefined = plan.kind === "front"
-      ? {
-        listen: addr,
-        core: () => core,
-        pool,
-        internal: internalAddr(),
-        visitors,
-        headerTimeoutMs: timeouts.header,
-        keepAliveTimeoutMs: timeouts.keepAlive,
-        log,
-        signal: unitStop.signal,
-        now: Date.now,
-        observe,
-      }
-      : undefined;
-    const serveSni = async (conn: Deno.TcpConn) => {
-      try {
-        const hello = await readClientHello(conn, 16 * 1024, CLIENT_HELLO_TIMEOUT_MS);
-        const chosen = selectServer(plan.servers, hello.serverName ?? "");
-        const target = chosen === undefined ? undefined : internals.get(chosen);
-        if (target === undefined) {
-          conn.close();
-          return;
-        }
-        const upstream = await dialTcp(target);
-        visitors.set(upstream.localAddr.port, {
-          addr: { hostname: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
-          listen: addr,
-          serverName: hello.serverName,
-        });
-        try {
-          await upstream.write(hello.buffered);
-          await relay(conn, upstream, { idleTimeoutMs: 3_600_000, signal: unitStop.signal });
-        } finally {
-          visitors.delete(upstream.localAddr.port);
-        }
-      } catch (err) {
-        try {
-          conn.close();
-        } catch {
-          // already closed
-        }
-        log.debug(EVENTS.protocol_error, {
-          peer: formatHostPort(conn.remoteAddr),
-          error: errorMessage(err),
-        });
-      }
+    const front: FrontOptions = {
+      listen: addr,
+      core: () => core,
+      pool,
+      internal: internalAddr(),
+      visitors,
+      headerTimeoutMs: timeouts.header,
+      keepAliveTimeoutMs: timeouts.keepAlive,
+      log,
+      signal: unitStop.signal,
+      now: Date.now,
+      observe,
     };
     const accept = async () => {
       for await (const conn of listener) {
-        const task = front !== undefined
-          ? (conn.setNoDelay(true), serveFrontConnection(conn, front))
-          : serveSni(conn);
+        if (tasks.size >= maxConnections) {
+          rejected(conn.remoteAddr, addr);
+          closeQuietly(conn);
+          continue;
+        }
+        conn.setNoDelay(true);
+        const task = serveFrontConnection(conn, front);
         tasks.add(task);
         task.finally(() => tasks.delete(task));
       }
@@ -391,18 +453,16 @@ export async function startHttpSection(
         unitStop.abort();
         await loop;
         await Promise.allSettled([...tasks]);
-        for (const c of closers) await Promise.resolve(c()).catch(() => {});
       },
     };
   };
 
-  const startLogged = (slot: string, plan: ListenerPlan) => {
-    const unit = startUnit(plan);
+  const startLogged = async (slot: string, plan: ListenerPlan) => {
+    const unit = await startUnit(plan);
     units.set(slot, unit);
     log.info(EVENTS.listening, {
       addr: unit.bound,
       tls: plan.tls,
-      ...(plan.kind === "sni" ? { sni_routed: true } : {}),
       ...(plan.kind === "front" ? { front: true } : {}),
     });
   };
@@ -418,11 +478,12 @@ export async function startHttpSection(
   groups = first.next;
   core = first.built;
   try {
-    for (const [slot, plan] of await planListeners(config)) startLogged(slot, plan);
+    for (const [slot, plan] of await planListeners(config)) await startLogged(slot, plan);
   } catch (err) {
     for (const slot of [...units.keys()]) await stopLogged(slot);
     stop.abort();
     await internal?.shutdown().catch(() => {});
+    await internalHttps?.shutdown().catch(() => {});
     pool.close();
     client.close();
     throw err;
@@ -435,6 +496,7 @@ export async function startHttpSection(
       for (const slot of [...units.keys()].reverse()) await stopLogged(slot);
       stop.abort();
       await internal?.shutdown().catch(() => {});
+      await internalHttps?.shutdown().catch(() => {});
       pool.close();
       for (const g of groups.values()) await g.group.close().catch(() => {});
       client.close();
@@ -455,6 +517,7 @@ export async function startHttpSection(
     };
     groups = built.next;
     core = built.built;
+    maxConnections = next.max_connections;
     for (const g of built.added) g.start();
     for (const g of built.removed) await g.close().catch(() => {});
     for (const slot of [...units.keys()]) {
@@ -477,7 +540,7 @@ export async function startHttpSection(
       }
       if (running !== undefined) await stopLogged(slot);
       try {
-        startLogged(slot, plan);
+        await startLogged(slot, plan);
         (running !== undefined ? report.restarted : report.started).push(plan.addr);
       } catch (err) {
         log.error(EVENTS.http_error, { addr: plan.addr, error: errorMessage(err) });

@@ -15,7 +15,7 @@ export { FAST_BODY_BYTES, FRONT_MAX_HEAD_BYTES, serveFrontConnection } from "./h
 export type { FrontOptions, FrontVisitor } from "./http_front.ts";
 export { UpstreamPool } from "./upstream_pool.ts";
 export type { FetchLike, HttpRequestInfo, RequestContext } from "./context.ts";
-export { CLIENT_HELLO_TIMEOUT_MS, startHttpSection } from "./http_server.ts";
+export { startHttpSection } from "./http_server.ts";
 export type { HttpSection, HttpUpdateReport, StartHttpSectionOptions } from "./http_server.ts";
 export {
   hostMatches,

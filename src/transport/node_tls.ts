@@ -118,6 +118,14 @@ class NodeTlsConn implements ByteConn {
   }
 }
 
+/**
+ * A `ByteConn` over a `node:tls` socket whose handshake is done (a server's
+ * accepted connection, see ../reverse/tls_front.ts).
+ */
+export function nodeTlsConn(socket: tls.TLSSocket): ByteConn {
+  return new NodeTlsConn(socket);
+}
+
 /** Dials TLS with `node:tls`, Nagle off, then applies `verify` to the peer certificate. */
 export function dialNodeTls(addr: HostPort, options: DialNodeTlsOptions): Promise<ByteConn> {
   return new Promise((resolve, reject) => {

@@ -28,6 +28,9 @@ export class WmproxyProcess implements AsyncDisposable {
   readonly lines: string[] = [];
   readonly stdout: Promise<string>;
   readonly #waiters = new Set<Waiter>();
+  /** `internal_error` events seen (a bug in the program: stop/dispose fails the test). */
+  readonly #internalErrors: LogEvent[] = [];
+  #internalErrorsReported = false;
   readonly #stderrDone: Promise<void>;
   #status: Promise<Deno.CommandStatus>;
 
@@ -76,6 +79,9 @@ export class WmproxyProcess implements AsyncDisposable {
     if (typeof parsed !== "object" || parsed === null || !("event" in parsed)) return;
     const e = parsed as LogEvent;
     this.events.push(e);
+    if (e.event === "internal_error" && this.#internalErrors.length < 10) {
+      this.#internalErrors.push(e);
+    }
     for (const w of this.#waiters) {
       if (matches(e, w.event, w.match)) {
         this.#waiters.delete(w);
@@ -205,7 +211,16 @@ export class WmproxyProcess implements AsyncDisposable {
     clearTimeout(timer);
     await this.#stderrDone;
     await this.stdout;
+    this.#throwOnInternalErrors();
     return status;
+  }
+
+  /** Fails (once) when the program logged `internal_error`: a stray rejection is a bug. */
+  #throwOnInternalErrors(): void {
+    if (this.#internalErrors.length === 0 || this.#internalErrorsReported) return;
+    this.#internalErrorsReported = true;
+    const list = this.#internalErrors.map((e) => `${e.error}\n${e.stack ?? ""}`).join("\n---\n");
+    throw new Error(`wmproxy ${this.child.pid} logged internal_error:\n${list}`);
   }
 
   /** Waits for the process to exit on its own. */
@@ -213,6 +228,7 @@ export class WmproxyProcess implements AsyncDisposable {
     const status = await this.#status;
     await this.#stderrDone;
     await this.stdout;
+    this.#throwOnInternalErrors();
     return status;
   }
 

@@ -47,6 +47,7 @@ admin:
   const metrics = async () => (await curl([`http://${admin}/metrics`])).stdout;
   const before = await metrics();
   assert.match(before, /^# TYPE wmproxy_proxy_request_duration_seconds histogram$/m);
+  assert.equal(sample(before, "wmproxy_internal_errors_total"), 0);
   assert.equal(
     before.match(/^# TYPE wmproxy_proxy_connect_duration_seconds histogram$/gm)?.length,
     1,

@@ -39,6 +39,7 @@ const SNAPSHOT: StatusSnapshot = {
     active: 0,
     fails: 3,
   }],
+  internal_errors: 0,
   histograms: [],
 };
 
@@ -118,6 +119,11 @@ Deno.test("renderMetrics() leaves out sections that do not run", () => {
   assert.ok(!text.includes("wmproxy_proxy_"));
   assert.ok(!text.includes("wmproxy_tunnel_sessions"));
   assert.match(text, /wmproxy_uptime_seconds 12\.5/);
+  assert.match(text, /\nwmproxy_internal_errors_total 0\n/);
+  assert.match(
+    renderMetrics({ ...SNAPSHOT, internal_errors: 3 }),
+    /\nwmproxy_internal_errors_total 3\n/,
+  );
 });
 
 Deno.test("renderMetrics() renders histograms with one HELP/TYPE per metric name", () => {

@@ -130,3 +130,10 @@ function assertThrowsConfig(text: string): ConfigError {
   }
   throw new Error("expected a ConfigError");
 }
+
+Deno.test("parseConfig() proxy.udp.replies: sent by default, any on request, nothing else", () => {
+  assert.equal(parseConfig("proxy: {}\n").proxy!.udp.replies, "sent");
+  assert.equal(parseConfig("proxy:\n  udp: { replies: any }\n").proxy!.udp.replies, "any");
+  const err = assertThrowsConfig("proxy:\n  udp: { replies: all }\n");
+  assert.deepEqual(err.issues.map((i) => i.path), ["proxy.udp.replies"]);
+});

@@ -22,7 +22,7 @@ export function testConfig(
     users: [],
     via: false,
     x_forwarded_for: false,
-    udp: { enabled: true, bind_ip: undefined, idle_timeout_ms: 5_000 },
+    udp: { enabled: true, bind_ip: undefined, idle_timeout_ms: 5_000, replies: "sent" },
     ...rest,
     limits: {
       max_header_bytes: 64 * 1024,

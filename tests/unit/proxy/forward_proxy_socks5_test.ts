@@ -17,6 +17,7 @@ import {
   parseUdpDatagram,
   REPLY,
 } from "@/proxy/socks5_codec.ts";
+import { SentPeers } from "@/proxy/socks5_udp.ts";
 import type { ByteConn, HostPort } from "@/transport/conn.ts";
 import {
   bindUdp,
@@ -267,25 +268,35 @@ async function roundTrip(
   };
 }
 
+/** Sends one datagram and waits until the kernel took it. */
+function sendTo(sock: dgram.Socket, data: Uint8Array, to: HostPort): Promise<void> {
+  return new Promise((resolve, reject) =>
+    sock.send(data, to.port, to.hostname, (err) => err ? reject(err) : resolve())
+  );
+}
+
 Deno.test("socks5 UDP: round trip to an IPv4 echo; foreign and fragmented datagrams are dropped", async () => {
   await using echo = await startUdpEcho("127.0.0.1");
   await using p = await startTestProxy();
   const client = await bindUdp("127.0.0.1");
-  const foreign = await bindUdp("127.0.0.1");
+  // Another IP (loopback /8 is local on Linux): the client's port is not
+  // known yet (associated with port 0), so only the IP check can drop it.
+  const foreign = await bindUdp("127.0.0.2");
+  const sameIp = await bindUdp("127.0.0.1");
   try {
-    const { conn, relay } = await udpAssociate(p.port, {
-      hostname: "127.0.0.1",
-      port: client.address().port,
-    });
+    const { conn, relay } = await udpAssociate(p.port, { hostname: "0.0.0.0", port: 0 });
     assert.equal(relay.hostname, "127.0.0.1");
     const target = { hostname: "127.0.0.1", port: echo.port };
+    // A datagram from a foreign IP first: dropped, never relayed (the echo
+    // counts only what the client sends below).
+    await sendTo(foreign, encodeUdpDatagram(target, new TextEncoder().encode("hijack")), relay);
     assert.deepEqual(await roundTrip(client, relay, target, "ping"), {
       from: target,
       text: "ping",
     });
-
-    // A datagram from another address: dropped, no reply anywhere.
-    assert.equal(await roundTrip(foreign, relay, target, "hijack", 300), null);
+    assert.equal(echo.received, 1);
+    // Once the client's port is known, another port of its IP is foreign too.
+    assert.equal(await roundTrip(sameIp, relay, target, "hijack", 300), null);
     // A fragment: dropped without tearing the association down.
     const frag = encodeUdpDatagram(target, new TextEncoder().encode("frag"));
     frag[2] = 1;
@@ -302,10 +313,135 @@ Deno.test("socks5 UDP: round trip to an IPv4 echo; foreign and fragmented datagr
     conn.close(); // the association ends with its TCP connection
     const ev = await p.waitForEvent("udp_associate_closed");
     assert.equal(ev.datagrams, 4);
-    assert.ok((ev.dropped as number) >= 2);
+    assert.ok((ev.dropped as number) >= 3);
   } finally {
     await closeUdp(client);
     await closeUdp(foreign);
+    await closeUdp(sameIp);
+  }
+});
+
+/**
+ * A target that records where the relay's datagram came from (the egress
+ * address), for third parties to aim at.
+ */
+async function egressAddressVia(
+  client: dgram.Socket,
+  relay: HostPort,
+  target: dgram.Socket,
+): Promise<HostPort> {
+  const got = new Promise<HostPort>((resolve) =>
+    target.once("message", (_m, rinfo) => resolve({ hostname: rinfo.address, port: rinfo.port }))
+  );
+  const to = { hostname: "127.0.0.1", port: target.address().port };
+  await sendTo(client, encodeUdpDatagram(to, new TextEncoder().encode("hello")), relay);
+  return await got;
+}
+
+Deno.test("socks5 UDP: replies come only from destinations the client sent to (replies: sent)", async () => {
+  await using p = await startTestProxy();
+  const client = await bindUdp("127.0.0.1");
+  const target = await bindUdp("127.0.0.1");
+  const stranger = await bindUdp("127.0.0.1");
+  try {
+    const { conn, relay } = await udpAssociate(p.port, { hostname: "0.0.0.0", port: 0 });
+    const egress = await egressAddressVia(client, relay, target);
+    // The stranger (never sent to) aims at the egress port first, then the
+    // target answers: the client's next datagram is the target's.
+    const next = nextDatagram(client, 5_000);
+    await sendTo(stranger, new TextEncoder().encode("injected"), egress);
+    await sendTo(target, new TextEncoder().encode("reply"), egress);
+    const got = await next;
+    assert.ok(got !== null, "no datagram reached the client within 5 s");
+    const d = parseUdpDatagram(got);
+    assert.equal(new TextDecoder().decode(d.data), "reply");
+    assert.deepEqual({ hostname: d.address.hostname, port: d.address.port }, {
+      hostname: "127.0.0.1",
+      port: target.address().port,
+    });
+    conn.close();
+    const ev = await p.waitForEvent("udp_associate_closed");
+    assert.equal(ev.datagrams, 2);
+    assert.equal(ev.dropped, 1);
+  } finally {
+    await closeUdp(client);
+    await closeUdp(target);
+    await closeUdp(stranger);
+  }
+});
+
+Deno.test("socks5 UDP: replies: any relays a third party's datagram", async () => {
+  await using p = await startTestProxy(
+    testConfig({
+      udp: { enabled: true, bind_ip: undefined, idle_timeout_ms: 5_000, replies: "any" },
+    }),
+  );
+  const client = await bindUdp("127.0.0.1");
+  const target = await bindUdp("127.0.0.1");
+  const stranger = await bindUdp("127.0.0.1");
+  try {
+    const { conn, relay } = await udpAssociate(p.port, { hostname: "0.0.0.0", port: 0 });
+    const egress = await egressAddressVia(client, relay, target);
+    const next = nextDatagram(client, 5_000);
+    await sendTo(stranger, new TextEncoder().encode("full cone"), egress);
+    const got = await next;
+    assert.ok(got !== null, "the stranger's datagram did not reach the client within 5 s");
+    const d = parseUdpDatagram(got);
+    assert.equal(new TextDecoder().decode(d.data), "full cone");
+    assert.equal(d.address.port, stranger.address().port);
+    conn.close();
+  } finally {
+    await closeUdp(client);
+    await closeUdp(target);
+    await closeUdp(stranger);
+  }
+});
+
+Deno.test("socks5 UDP: a name target is resolved and its replies are accepted", async () => {
+  await using echo = await startUdpEcho("127.0.0.1");
+  await using p = await startTestProxy();
+  const client = await bindUdp("127.0.0.1");
+  try {
+    const { conn, relay } = await udpAssociate(p.port, { hostname: "0.0.0.0", port: 0 });
+    const r = await roundTrip(client, relay, { hostname: "localhost", port: echo.port }, "named");
+    assert.equal(r?.text, "named");
+    assert.deepEqual(r?.from, { hostname: "127.0.0.1", port: echo.port });
+    conn.close();
+  } finally {
+    await closeUdp(client);
+  }
+});
+
+Deno.test("socks5 UDP: traffic keeps an association alive past its idle timeout", async () => {
+  await using p = await startTestProxy(
+    testConfig({
+      udp: { enabled: true, bind_ip: undefined, idle_timeout_ms: 300, replies: "sent" },
+    }),
+  );
+  const client = await bindUdp("127.0.0.1");
+  const sink = await bindUdp("127.0.0.1"); // never answers: only the client's traffic counts
+  try {
+    const { conn, relay } = await udpAssociate(p.port, { hostname: "0.0.0.0", port: 0 });
+    const target = { hostname: "127.0.0.1", port: sink.address().port };
+    const start = Date.now();
+    // A datagram every ~100 ms for three idle timeouts: never idle that long.
+    let i = 0;
+    while (Date.now() - start < 900) {
+      const arrived = nextDatagram(sink, 5_000);
+      await sendTo(client, encodeUdpDatagram(target, new TextEncoder().encode(`keep ${i}`)), relay);
+      const got = await arrived;
+      assert.equal(got && new TextDecoder().decode(got), `keep ${i}`, `datagram ${i} not relayed`);
+      i++;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(p.events("udp_associate_closed").length, 0);
+    // Then silence: it ends by the idle timeout.
+    const ev = await p.waitForEvent("connection_closed");
+    assert.match(String(ev.error), /UDP idle timeout after 300 ms/);
+    conn.close();
+  } finally {
+    await closeUdp(client);
+    await closeUdp(sink);
   }
 });
 
@@ -345,7 +481,9 @@ Deno.test({
 
 Deno.test("socks5 UDP: an idle association ends and closes its TCP connection", async () => {
   await using p = await startTestProxy(
-    testConfig({ udp: { enabled: true, bind_ip: undefined, idle_timeout_ms: 200 } }),
+    testConfig({
+      udp: { enabled: true, bind_ip: undefined, idle_timeout_ms: 200, replies: "sent" },
+    }),
   );
   const { conn } = await udpAssociate(p.port, { hostname: "0.0.0.0", port: 0 });
   assert.equal((await readAll(conn)).length, 0);
@@ -356,7 +494,9 @@ Deno.test("socks5 UDP: an idle association ends and closes its TCP connection", 
 
 Deno.test("socks5 UDP: UDP ASSOCIATE is refused with 0x02 when udp is disabled", async () => {
   await using p = await startTestProxy(
-    testConfig({ udp: { enabled: false, bind_ip: undefined, idle_timeout_ms: 200 } }),
+    testConfig({
+      udp: { enabled: false, bind_ip: undefined, idle_timeout_ms: 200, replies: "sent" },
+    }),
   );
   const { conn, reply } = await socksRequest(p.port, CMD_UDP_ASSOCIATE, {
     hostname: "0.0.0.0",
@@ -373,4 +513,18 @@ Deno.test("socks5: a disabled protocol gets method 0xFF, a close and a log line"
   assert.deepEqual(await readAll(conn), new Uint8Array([5, 0xff]));
   conn.close();
   await p.waitForEvent("protocol_disabled", (l) => l.protocol === "socks5");
+});
+
+Deno.test("SentPeers remembers the last destinations by IP and port, oldest forgotten first", () => {
+  const peers = new SentPeers(2);
+  peers.add("127.0.0.1", 53);
+  peers.add("::FFFF:10.0.0.1", 53);
+  assert.ok(peers.has("::ffff:127.0.0.1", 53));
+  assert.ok(peers.has("10.0.0.1", 53));
+  assert.ok(!peers.has("127.0.0.1", 54));
+  peers.add("127.0.0.1", 53); // refreshed: now the newest
+  peers.add("10.0.0.2", 1);
+  assert.equal(peers.size, 2);
+  assert.ok(!peers.has("10.0.0.1", 53));
+  assert.ok(peers.has("127.0.0.1", 53));
 });

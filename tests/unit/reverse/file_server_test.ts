@@ -212,3 +212,49 @@ Deno.test("file server: no hostile path reaches a file outside the root", async 
     await Deno.remove(base, { recursive: true });
   }
 });
+
+Deno.test("file server: symlinks out of the root are hidden from listings and never served", async () => {
+  const base = await Deno.makeTempDir({ prefix: "wmproxy-links-" });
+  try {
+    const root = `${base}/www`;
+    await Deno.mkdir(`${root}/inner`, { recursive: true });
+    await Deno.mkdir(`${base}/outside-dir`);
+    // A size and a time nobody inside the root has: they must not show.
+    await Deno.writeTextFile(`${base}/secret.txt`, "TOP-SECRET".repeat(12_345));
+    await Deno.utime(`${base}/secret.txt`, 0, new Date("2001-02-03T04:05:06Z"));
+    await Deno.writeTextFile(`${root}/inner/fine.txt`, "fine\n");
+    await Deno.writeTextFile(`${root}/.private`, "x");
+    await Deno.symlink(`${base}/secret.txt`, `${root}/out-file`);
+    await Deno.symlink(`${base}/outside-dir`, `${root}/out-dir`);
+    await Deno.symlink("../secret.txt", `${root}/out-relative`);
+    await Deno.symlink(`${base}/nowhere`, `${root}/dangling`);
+    await Deno.symlink(`${root}/inner/fine.txt`, `${root}/in-file`);
+    await Deno.symlink("inner", `${root}/in-dir`);
+    await Deno.symlink(".private", `${root}/to-hidden`);
+    const handle = createHttpHandler(httpConfig({
+      servers: [{ locations: [{ path: "/", file_server: { root, browse: true } }] }],
+    }));
+    const res = await handle(new Request("http://h.test/"), info());
+    assert.equal(res.status, 200);
+    const html = await res.text();
+    for (const name of ["out-file", "out-dir", "out-relative", "dangling", "to-hidden"]) {
+      assert.ok(!html.includes(name), `${name} is listed:\n${html}`);
+    }
+    assert.ok(!html.includes("123450"), "the outside file's size shows");
+    assert.ok(!html.includes("2001-02-03"), "the outside file's time shows");
+    // Links inside the root are listed with their target's details.
+    assert.ok(html.includes('href="in-file"'), html);
+    assert.ok(html.includes('href="in-dir/"'), html);
+    assert.match(html, /in-file<\/a><\/td><td>5</);
+    for (const path of ["/out-file", "/out-dir/", "/out-relative", "/dangling", "/to-hidden"]) {
+      const r = await handle(new Request(`http://h.test${path}`), info());
+      const body = await r.text();
+      assert.equal(r.status, 404, `${path} -> ${r.status}`);
+      assert.ok(!body.includes("TOP-SECRET"), `${path} leaked the secret`);
+    }
+    const ok = await handle(new Request("http://h.test/in-file"), info());
+    assert.equal(await ok.text(), "fine\n");
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
