@@ -205,6 +205,7 @@ export async function startCenterServer(
     pending.add(conn);
     let result: Awaited<ReturnType<typeof serverHandshake>> | undefined;
     let delayMs = 0;
+    let failure: string | undefined;
     const id = `s${++sessionCounter}`;
     try {
       if (identity) {
@@ -255,12 +256,7 @@ export async function startCenterServer(
         if (err instanceof HandshakeError && err.code === ERROR_CODES.AUTH_FAILED) {
           throttle.fail(key);
         }
-        log.warn(EVENTS.auth_failed, {
-          component: "tunnel",
-          peer,
-          error: deadline.signal.aborted ? late("hello and proof") : errorMessage(err),
-          ...(delayMs > 0 ? { auth_delay_ms: delayMs } : {}),
-        });
+        failure = deadline.signal.aborted ? late("hello and proof") : errorMessage(err);
       }
     } finally {
       clearTimeout(timer);
@@ -271,6 +267,15 @@ export async function startCenterServer(
       }
       pending.delete(conn);
       slot.release();
+    }
+    if (failure !== undefined) {
+      // Written once the slot is free: the address may try again from here on.
+      log.warn(EVENTS.auth_failed, {
+        component: "tunnel",
+        peer,
+        error: failure,
+        ...(delayMs > 0 ? { auth_delay_ms: delayMs } : {}),
+      });
     }
     if (result === undefined || session === undefined) return;
     throttle.succeed(key);
