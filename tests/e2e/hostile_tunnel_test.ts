@@ -8,7 +8,7 @@
  * are on log events; the short `handshake_timeout` keeps the suite fast.
  */
 import assert from "node:assert/strict";
-import net from "node:net";
+import type net from "node:net";
 import {
   type LogEvent,
   startEchoServer,
@@ -18,7 +18,8 @@ import {
   type TunnelServer,
   writeConfig,
 } from "./_harness.ts";
-import { type ByteConn, dialNodeTls, parseHostPort, TUNNEL_ALPN } from "../../src/transport/mod.ts";
+import { parseHostPort } from "../../src/transport/mod.ts";
+import { drain, peerOf, rawTcp, rawTls, sendWrongProof, tunnelHandshake } from "./_raw_tunnel.ts";
 import {
   encodeFrame,
   encodePreamble,
@@ -26,11 +27,7 @@ import {
   FLAG_SYN,
   FRAME_TYPE_CONTROL,
   FRAME_TYPE_DATA,
-  generateNonce,
-  PROTOCOL_VERSION,
 } from "../../src/tunnel/mod.ts";
-import { Session } from "../../src/mux/mod.ts";
-import { clientHandshake, HandshakeError } from "../../src/center/handshake.ts";
 
 const TOKEN = "hostile-suite-right-token";
 const HANDSHAKE_TIMEOUT_MS = 1000;
@@ -58,89 +55,13 @@ server:
   return await startTunnelServer(["-c", path]);
 }
 
-/** A raw TCP connection from `from` (a loopback address); resolves once connected. */
-function rawTcp(server: TunnelServer, from: string): Promise<net.Socket> {
-  const { hostname, port } = parseHostPort(server.addr);
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: hostname, port, localAddress: from });
-    s.once("connect", () => resolve(s));
-    s.once("error", reject);
-    s.on("error", () => {}); // later resets are expected
-  });
-}
-
-/** A TLS connection (handshake done, nothing else sent) from `from`. */
-function rawTls(server: TunnelServer, from: string): Promise<ByteConn> {
-  return dialNodeTls(parseHostPort(server.addr), {
-    serverName: "localhost",
-    alpnProtocols: [TUNNEL_ALPN],
-    verify: () => undefined, // the test knows whom it talks to
-    localAddress: from,
-  });
-}
-
-const peerOf = (c: { localAddr: { hostname: string; port: number } }) =>
-  `${c.localAddr.hostname}:${c.localAddr.port}`;
-
-/** Reads until end of stream or error; resolves to the bytes read. */
-async function drain(conn: ByteConn): Promise<number> {
-  const buf = new Uint8Array(4096);
-  let total = 0;
-  try {
-    for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) total += n;
-  } catch {
-    // reset: closed as well
-  }
-  return total;
-}
-
-/** TLS + preamble + hello + proof from `from`; resolves to the session or rejects. */
-async function handshake(
-  server: TunnelServer,
-  from: string,
-  token: string,
-): Promise<{ session: Session; conn: ByteConn; authMs: number }> {
-  const conn = await rawTls(server, from);
-  await exchangePreamble(conn, { peer: "server" });
-  const session = new Session(conn, { role: "client", requireAuth: true, heartbeatIntervalMs: 0 });
-  const t0 = performance.now();
-  try {
-    await clientHandshake(session, { token });
-  } catch (err) {
-    await session.close();
-    throw err;
-  }
-  return { session, conn, authMs: performance.now() - t0 };
-}
-
 /** A wrong proof from `from`; resolves once the server has logged the failure (its slot is free). */
 async function wrongProof(
   server: TunnelServer,
   from: string,
   options: { disconnectBeforeAnswer?: boolean } = {},
 ): Promise<LogEvent> {
-  const conn = await rawTls(server, from);
-  await exchangePreamble(conn, { peer: "server" });
-  const session = new Session(conn, { role: "client", requireAuth: true, heartbeatIntervalMs: 0 });
-  const peer = peerOf(conn);
-  if (options.disconnectBeforeAnswer) {
-    session.sendControl({
-      type: "client_hello",
-      version: PROTOCOL_VERSION,
-      capabilities: [],
-      client_nonce: generateNonce(),
-    });
-    const hello = await session.receiveControl();
-    assert.equal(hello?.type, "server_hello");
-    session.sendControl({ type: "auth", proof: "00".repeat(32) });
-    await session.close(); // gone while the server waits out the throttle delay
-  } else {
-    await assert.rejects(
-      clientHandshake(session, { token: "not-the-right-token" }),
-      (err) => err instanceof HandshakeError,
-    );
-    await session.close();
-  }
+  const peer = await sendWrongProof(server.addr, from, options);
   return await server.proc.waitForEvent("auth_failed", { peer });
 }
 
@@ -151,7 +72,7 @@ async function assertServing(server: TunnelServer, what: string): Promise<void> 
     Promise.resolve(false),
   ]);
   assert.equal(exited, false, `the server exited during "${what}"`);
-  const { session } = await handshake(server, "127.0.0.1", TOKEN);
+  const { session } = await tunnelHandshake(server.addr, "127.0.0.1", TOKEN);
   await session.close();
 }
 
@@ -159,7 +80,7 @@ async function assertServing(server: TunnelServer, what: string): Promise<void> 
 class Sockets {
   readonly all: net.Socket[] = [];
   async open(server: TunnelServer, from: string): Promise<net.Socket> {
-    const s = await rawTcp(server, from);
+    const s = await rawTcp(server.addr, from);
     this.all.push(s);
     return s;
   }
@@ -180,7 +101,7 @@ const cases: Case[] = [
   {
     name: "idle TCP: no ClientHello; closed at handshake_timeout, the server lives on",
     async run(server) {
-      const s = await rawTcp(server, "127.0.0.11");
+      const s = await rawTcp(server.addr, "127.0.0.11");
       const e = await server.proc.waitForEvent("tunnel_handshake_failed", {
         peer: `127.0.0.11:${s.localPort}`,
       });
@@ -191,7 +112,7 @@ const cases: Case[] = [
   {
     name: "idle TLS: handshake done, no preamble; closed at handshake_timeout",
     async run(server) {
-      const conn = await rawTls(server, "127.0.0.12");
+      const conn = await rawTls(server.addr, "127.0.0.12");
       const e = await server.proc.waitForEvent("tunnel_handshake_failed", { peer: peerOf(conn) });
       assert.match(String(e.error), /the preamble did not finish/);
       await drain(conn); // the server closed it: end of stream
@@ -201,7 +122,7 @@ const cases: Case[] = [
   {
     name: "slow preamble: one byte at a time past the deadline; closed at handshake_timeout",
     async run(server) {
-      const conn = await rawTls(server, "127.0.0.13");
+      const conn = await rawTls(server.addr, "127.0.0.13");
       const peer = peerOf(conn);
       const preamble = encodePreamble();
       const done = server.proc.waitForEvent("tunnel_handshake_failed", { peer });
@@ -245,7 +166,7 @@ const cases: Case[] = [
   ] as const).map(([what, bytes], i): Case => ({
     name: `frames before auth: ${what} instead of the hello is refused and the connection closed`,
     async run(server) {
-      const conn = await rawTls(server, `127.0.0.${20 + i}`);
+      const conn = await rawTls(server.addr, `127.0.0.${20 + i}`);
       await exchangePreamble(conn, { peer: "server" });
       await conn.write(bytes);
       const e = await server.proc.waitForEvent("auth_failed", { peer: peerOf(conn) });
@@ -272,7 +193,7 @@ const cases: Case[] = [
       const gone = await wrongProof(server, from, { disconnectBeforeAnswer: true });
       assert.equal(gone.auth_delay_ms, 500);
       // An idle sentinel opened now times out after the last attempt's deadline would have.
-      const s = await rawTcp(server, "127.0.0.31");
+      const s = await rawTcp(server.addr, "127.0.0.31");
       await server.proc.waitForEvent("tunnel_handshake_failed", {
         peer: `127.0.0.31:${s.localPort}`,
       });
@@ -285,8 +206,8 @@ const cases: Case[] = [
       const from = "127.0.0.32";
       await wrongProof(server, from);
       // Two at once from the failing address: the second is closed at once.
-      const first = await rawTls(server, from);
-      const second = await rawTcp(server, from);
+      const first = await rawTls(server.addr, from);
+      const second = await rawTcp(server.addr, from);
       const refused = await server.proc.waitForEvent("connection_rejected", { ip: from });
       assert.match(String(refused.reason), /failed to authenticate recently/);
       assert.equal(refused.peer, `${from}:${second.localPort}`);
@@ -294,13 +215,13 @@ const cases: Case[] = [
       first.close();
       await server.proc.waitForEvent("tunnel_handshake_failed", { peer: peerOf(first) });
       // The right token from the failing address: delayed like a wrong one.
-      const { session, authMs } = await handshake(server, from, TOKEN);
+      const { session, authMs } = await tunnelHandshake(server.addr, from, TOKEN);
       const ok = await server.proc.waitForEvent("client_connected", { peer: peerOf(session) });
       assert.equal(ok.auth_delay_ms, 250);
       assert.ok(authMs >= 240, `auth_ok came after ${authMs} ms, before the 250 ms delay`);
       await session.close();
       // A fresh address is not delayed.
-      const fresh = await handshake(server, "127.0.0.33", TOKEN);
+      const fresh = await tunnelHandshake(server.addr, "127.0.0.33", TOKEN);
       const fast = await server.proc.waitForEvent("client_connected", {
         peer: peerOf(fresh.session),
       });
