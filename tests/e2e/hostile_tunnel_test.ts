@@ -9,9 +9,13 @@
  */
 import assert from "node:assert/strict";
 import type net from "node:net";
+import dgram from "node:dgram";
+import { Buffer } from "node:buffer";
 import {
+  curl,
   type LogEvent,
   startEchoServer,
+  startOrigin,
   startTunnelClient,
   startTunnelServer,
   tempDir,
@@ -48,6 +52,7 @@ server:
   max_mappings: 2
   mapping_max_connections: 2
   port_range: "20000-60000"
+  http_bind: "127.0.0.1:0"
   tokens:
     - { name: good, token: "${TOKEN}" }
 `,
@@ -347,6 +352,92 @@ const cases: Case[] = [
           }
         }
         await echo.close();
+      }
+    },
+  },
+  {
+    name: "mapping_max_connections: the HTTP mapping listener closes the visitor over its cap",
+    async run(server) {
+      await using origin = startOrigin("lan");
+      const held: Deno.TcpConn[] = [];
+      try {
+        await using client = startTunnelClient(server, TOKEN, [
+          "--name",
+          "web",
+          "--map",
+          `web=http:127.0.0.1:${origin.port}@cap.test`,
+        ]);
+        await client.waitForEvent("mapping_ready", { mapping: "web" });
+        const http = parseHostPort(await server.proc.listeningAddr("http"));
+        const get = async () => {
+          const r = await curl([
+            "-H",
+            "Host: cap.test",
+            `http://${http.hostname}:${http.port}/x`,
+          ]);
+          return r.stdout;
+        };
+        assert.equal(await get(), "lan /x");
+        // Two visitors that send nothing hold the listener's two places.
+        for (let i = 0; i < 2; i++) held.push(await Deno.connect(http));
+        const third = await Deno.connect(http);
+        held.push(third);
+        const e = await server.proc.waitForEvent("connection_rejected", { component: "http" });
+        assert.match(String(e.reason), /mapping_max_connections \(2\) reached on http listener/);
+        assert.equal(await third.read(new Uint8Array(16)).catch(() => null), null);
+        for (const c of held.splice(0)) c.close();
+        let served = false;
+        for (let i = 0; i < 50 && !served; i++) served = (await get()) === "lan /x";
+        assert.ok(served, "a visitor is served again once the idle ones left");
+      } finally {
+        for (const c of held) c.close();
+      }
+    },
+  },
+  {
+    name: "mapping_max_connections: a UDP mapping drops datagrams of a visitor over its cap",
+    async run(server) {
+      const lan = dgram.createSocket("udp4");
+      lan.on(
+        "message",
+        (m, r) => lan.send(Buffer.concat([Buffer.from("re:"), m]), r.port, r.address),
+      );
+      await new Promise<void>((r) => lan.bind(0, "127.0.0.1", r));
+      const visitors: dgram.Socket[] = [];
+      try {
+        await using client = startTunnelClient(server, TOKEN, [
+          "--name",
+          "dns",
+          "--map",
+          `dns=udp:127.0.0.1:${lan.address().port}@:0`,
+        ]);
+        const ready = await client.waitForEvent("mapping_ready", { mapping: "dns" });
+        const port = Number(String(ready.public_addr).split(":").pop());
+        /** Sends `text` from `v` (again every 200 ms, UDP may drop) until the echo comes back. */
+        const ask = async (v: dgram.Socket, text: string) => {
+          const answer = new Promise<string>((r) => v.once("message", (m) => r(m.toString())));
+          const again = setInterval(() => v.send(text, port, "127.0.0.1"), 200);
+          v.send(text, port, "127.0.0.1");
+          try {
+            return await answer;
+          } finally {
+            clearInterval(again);
+          }
+        };
+        for (let i = 0; i < 3; i++) {
+          const v = dgram.createSocket("udp4");
+          await new Promise<void>((r) => v.bind(0, "127.0.0.1", r));
+          visitors.push(v);
+        }
+        assert.equal(await ask(visitors[0]!, "one"), "re:one");
+        assert.equal(await ask(visitors[1]!, "two"), "re:two");
+        visitors[2]!.send("three", port, "127.0.0.1");
+        const e = await server.proc.waitForEvent("connection_rejected", { component: "udp" });
+        assert.equal(e.peer, `127.0.0.1:${visitors[2]!.address().port}`);
+        assert.match(String(e.reason), /mapping_max_connections \(2\) reached on udp listener/);
+      } finally {
+        for (const v of visitors) v.close();
+        lan.close();
       }
     },
   },
