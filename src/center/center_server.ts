@@ -419,7 +419,11 @@ export async function startCenterServer(
         throttle.failing(key) ? throttle.parallelWhileFailing : undefined,
       );
       if (!admission.ok) {
-        conn.close(); // before any read or TLS work: a flood costs an accept and a close
+        // Before any read or TLS work: a flood costs an accept and a close. Note: with TLS on,
+        // Deno (2.9) keeps the socket of a connection closed before the peer's ClientHello
+        // open until the peer sends one or goes away; the limits here bound the handshakes
+        // this server runs, not such sockets (the peer holds one socket for each of them).
+        conn.close();
         refusals.record(
           `${admission.refusal.kind} ${key}`,
           formatHostPort(conn.remoteAddr),
