@@ -1,7 +1,11 @@
 /**
- * Slows down repeated authentication failures from one address: each failure
- * in the window doubles the delay before the next answer, up to a cap. State is
- * bounded: the oldest addresses are forgotten first.
+ * Slows down an address that fails to authenticate: each failure in the
+ * window doubles the delay before the next answer, up to a cap. The delay is
+ * for EVERY answer to that address, `auth_ok` included, so how fast an answer
+ * comes does not tell a right token from a wrong one; and such an address may
+ * run only {@link AuthThrottle.parallelWhileFailing} handshakes at once, so
+ * guesses cannot be spread over parallel connections. State is bounded: the
+ * oldest addresses are forgotten first. Pure: the clock is injected.
  *
  * @module
  */
@@ -16,6 +20,8 @@ export interface AuthThrottleOptions {
   maxDelayMs?: number;
   /** Addresses remembered at most. @default 10000 */
   maxEntries?: number;
+  /** Handshakes an address with recent failures may run at once. @default 1 */
+  parallelWhileFailing?: number;
   /** Clock. @default Date.now */
   now?: () => number;
 }
@@ -33,6 +39,8 @@ export class AuthThrottle {
   readonly #maxEntries: number;
   readonly #now: () => number;
   readonly #entries = new Map<string, Entry>();
+  /** Handshakes an address with recent failures may run at once. */
+  readonly parallelWhileFailing: number;
 
   constructor(options: AuthThrottleOptions = {}) {
     this.#window = options.windowMs ?? 600_000;
@@ -40,9 +48,15 @@ export class AuthThrottle {
     this.#max = options.maxDelayMs ?? 10_000;
     this.#maxEntries = options.maxEntries ?? 10_000;
     this.#now = options.now ?? Date.now;
+    this.parallelWhileFailing = options.parallelWhileFailing ?? 1;
   }
 
-  /** How long to wait before answering `address` (0 when it has no recent failures). */
+  /** Whether `address` has failures within the window (it is being slowed down). */
+  failing(address: string): boolean {
+    return this.delayFor(address) > 0;
+  }
+
+  /** How long to wait before any answer to `address` (0 when it has no recent failures). */
   delayFor(address: string): number {
     const e = this.#entries.get(address);
     if (e === undefined) return 0;

@@ -13,6 +13,7 @@ import { Session, type VirtualStream } from "../mux/mod.ts";
 import { ERROR_CODES, exchangePreamble } from "../tunnel/mod.ts";
 import {
   type ByteConn,
+  closeOnce,
   formatHostPort,
   type HostPort,
   listenTcp,
@@ -27,6 +28,8 @@ import {
   type ServerIdentity,
 } from "../tls/mod.ts";
 import { AuthThrottle } from "./auth_throttle.ts";
+import { addressKey, PreauthLimits, type PreauthSlot } from "./preauth_limits.ts";
+import { RefusalLog } from "./refusal_log.ts";
 import { HandshakeError, serverHandshake } from "./handshake.ts";
 import { type ClientSession, SessionRegistry } from "./session_registry.ts";
 import { MappingService } from "./mapping_service.ts";
@@ -109,7 +112,27 @@ export async function startCenterServer(
   const registry = new SessionRegistry();
   /** Tokens and limits in force; a reload replaces them. */
   let live = config;
-  const throttle = new AuthThrottle();
+  const throttle = new AuthThrottle({
+    // Delays stay well inside the handshake deadline, so that a client with the
+    // right token from a throttled address still gets its auth_ok in time.
+    maxDelayMs: Math.min(10_000, Math.floor(config.handshake_timeout_ms / 2)),
+  });
+  const preauth = new PreauthLimits({
+    maxTotal: config.max_handshakes,
+    maxPerAddress: config.max_handshakes_per_ip,
+  });
+  const refusals = new RefusalLog({
+    emit: (line) =>
+      log.warn(EVENTS.connection_rejected, {
+        component: "tunnel",
+        peer: line.peer,
+        ip: line.peer.slice(0, line.peer.lastIndexOf(":")).replace(/^\[|\]$/g, ""),
+        reason: line.reason,
+        ...(line.suppressed > 0 ? { suppressed: line.suppressed } : {}),
+      }),
+  });
+  const refusalFlush = setInterval(() => refusals.flush(), 1000);
+  Deno.unrefTimer(refusalFlush);
   const pending = new Set<ByteConn>();
   const tasks = new Set<Promise<void>>();
   let stopping = false;
@@ -156,12 +179,34 @@ export async function startCenterServer(
     p.finally(() => tasks.delete(p));
   }
 
-  async function handleConnection(conn: ByteConn): Promise<void> {
+  /**
+   * One tunnel connection: TLS, preamble, hello and proof within ONE deadline
+   * (`handshake_timeout`, an AbortSignal that this function owns: it closes
+   * the connection before the session exists and ends the session after),
+   * then the authenticated session. `slot` is the pre-auth slot taken at
+   * accept; it is released when the handshake ends, either way. The
+   * connection is closed exactly once: by the deadline, by the session, or
+   * here; `closeOnce` makes the rest no-ops.
+   */
+  async function handleConnection(raw: ByteConn, slot: PreauthSlot): Promise<void> {
+    const conn = closeOnce(raw);
     const peer = formatHostPort(conn.remoteAddr);
-    const ip = conn.remoteAddr.hostname;
-    pending.add(conn);
-    const deadline = setTimeout(() => conn.close(), config.handshake_timeout_ms);
+    const key = addressKey(conn.remoteAddr.hostname);
+    const timeoutMs = config.handshake_timeout_ms;
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), timeoutMs);
     let session: Session | undefined;
+    const onDeadline = () => {
+      if (session === undefined) conn.close(); // TLS or preamble still running
+    };
+    deadline.signal.addEventListener("abort", onDeadline, { once: true });
+    const late = (what: string) =>
+      `${what} did not finish within handshake_timeout (${timeoutMs} ms)`;
+    pending.add(conn);
+    let result: Awaited<ReturnType<typeof serverHandshake>> | undefined;
+    let delayMs = 0;
+    let failure: string | undefined;
+    const id = `s${++sessionCounter}`;
     try {
       if (identity) {
         try {
@@ -170,18 +215,26 @@ export async function startCenterServer(
           log.warn(EVENTS.tunnel_handshake_failed, {
             component: "tunnel",
             peer,
-            error: describeTlsFailure(err),
+            error: deadline.signal.aborted ? late("the TLS handshake") : describeTlsFailure(err),
           });
-          conn.close();
           return;
         }
       }
-      await exchangePreamble(conn, {
-        peer: "client",
-        plain: identity === undefined,
-        tlsFix: "the client must not use TLS here, or set server.tls.enabled: true",
-      });
-      const id = `s${++sessionCounter}`;
+      try {
+        await exchangePreamble(conn, {
+          peer: "client",
+          plain: identity === undefined,
+          tlsFix: "the client must not use TLS here, or set server.tls.enabled: true",
+          signal: deadline.signal,
+        });
+      } catch (err) {
+        log.warn(EVENTS.tunnel_handshake_failed, {
+          component: "tunnel",
+          peer,
+          error: deadline.signal.aborted ? late("the preamble") : errorMessage(err),
+        });
+        return;
+      }
       session = new Session(conn, {
         role: "server",
         requireAuth: true,
@@ -190,87 +243,105 @@ export async function startCenterServer(
         maxStreams: config.max_streams,
         heartbeatIntervalMs: config.heartbeat_interval_ms,
         heartbeatTimeoutMs: config.heartbeat_timeout_ms,
-        handshakeTimeoutMs: config.handshake_timeout_ms,
+        handshakeSignal: deadline.signal,
       });
-      let result;
       try {
         result = await serverHandshake(session, {
           tokens: live.tokens,
           sessionId: id,
-          failureDelayMs: () => throttle.delayFor(ip),
+          answerDelayMs: () => (delayMs = throttle.delayFor(key)),
+          signal: deadline.signal,
         });
       } catch (err) {
         if (err instanceof HandshakeError && err.code === ERROR_CODES.AUTH_FAILED) {
-          throttle.fail(ip);
+          throttle.fail(key);
         }
-        log.warn(EVENTS.auth_failed, { component: "tunnel", peer, error: errorMessage(err) });
-        await session.close();
-        return;
-      } finally {
-        clearTimeout(deadline);
-        pending.delete(conn);
+        failure = deadline.signal.aborted ? late("hello and proof") : errorMessage(err);
       }
-      throttle.succeed(ip);
-      if (stopping || registry.size >= live.max_clients) {
-        log.warn(EVENTS.client_refused, {
-          component: "tunnel",
-          peer,
-          reason: stopping
-            ? "the server is shutting down"
-            : `max_clients (${live.max_clients}) reached`,
-        });
-        session.goAway(ERROR_CODES.REFUSED_STREAM);
-        await session.closed;
-        return;
+    } finally {
+      clearTimeout(timer);
+      deadline.signal.removeEventListener("abort", onDeadline);
+      if (result === undefined) {
+        if (session !== undefined) await session.close();
+        else conn.close();
       }
-      const client: ClientSession = {
-        id,
-        token: result.token,
-        name: result.clientName,
-        peer,
-        since: new Date(),
-        session,
-      };
-      registry.add(client);
-      log.info(EVENTS.client_connected, {
+      pending.delete(conn);
+      slot.release();
+    }
+    if (failure !== undefined) {
+      // Written once the slot is free: the address may try again from here on.
+      log.warn(EVENTS.auth_failed, {
         component: "tunnel",
-        session: id,
-        client: client.name,
-        token: client.token.name,
         peer,
+        error: failure,
+        ...(delayMs > 0 ? { auth_delay_ms: delayMs } : {}),
       });
+    }
+    if (result === undefined || session === undefined) return;
+    throttle.succeed(key);
+    await serveClient(session, result, { id, peer, delayMs });
+  }
+
+  /** An authenticated session: admitted under `max_clients`, then served until it ends. */
+  async function serveClient(
+    session: Session,
+    result: Awaited<ReturnType<typeof serverHandshake>>,
+    info: { id: string; peer: string; delayMs: number },
+  ): Promise<void> {
+    const { id, peer } = info;
+    if (stopping || registry.size >= live.max_clients) {
+      log.warn(EVENTS.client_refused, {
+        component: "tunnel",
+        peer,
+        reason: stopping
+          ? "the server is shutting down"
+          : `max_clients (${live.max_clients}) reached`,
+      });
+      session.goAway(ERROR_CODES.REFUSED_STREAM);
+      await session.closed;
+      return;
+    }
+    const client: ClientSession = {
+      id,
+      token: result.token,
+      name: result.clientName,
+      peer,
+      since: new Date(),
+      session,
+    };
+    registry.add(client);
+    log.info(EVENTS.client_connected, {
+      component: "tunnel",
+      session: id,
+      client: client.name,
+      token: client.token.name,
+      peer,
+      ...(info.delayMs > 0 ? { auth_delay_ms: info.delayMs } : {}),
+    });
+    let reason;
+    try {
       const streams = serveStreams(client);
       const controls = serveControl(client);
-      const reason = await session.closed;
+      reason = await session.closed;
       mappings.release(client);
       await streams;
       await controls;
-      registry.remove(id);
-      const stats = session.stats();
-      log.info(EVENTS.client_disconnected, {
-        component: "tunnel",
-        session: id,
-        client: client.name,
-        peer,
-        code: reason.codeName,
-        reason: reason.message,
-        seconds: Math.round((Date.now() - client.since.getTime()) / 100) / 10,
-        streams: stats.streamsAccepted + stats.streamsOpened,
-        bytes_in: stats.bytesIn,
-        bytes_out: stats.bytesOut,
-      });
-    } catch (err) {
-      log.warn(EVENTS.tunnel_handshake_failed, {
-        component: "tunnel",
-        peer,
-        error: errorMessage(err),
-      });
-      if (session) await session.close();
-      else conn.close();
     } finally {
-      clearTimeout(deadline);
-      pending.delete(conn);
+      registry.remove(id);
     }
+    const stats = session.stats();
+    log.info(EVENTS.client_disconnected, {
+      component: "tunnel",
+      session: id,
+      client: client.name,
+      peer,
+      code: reason.codeName,
+      reason: reason.message,
+      seconds: Math.round((Date.now() - client.since.getTime()) / 100) / 10,
+      streams: stats.streamsAccepted + stats.streamsOpened,
+      bytes_in: stats.bytesIn,
+      bytes_out: stats.bytesOut,
+    });
   }
 
   /** Answers the client's session control messages (mapping registration). */
@@ -342,11 +413,36 @@ export async function startCenterServer(
         await new Promise((r) => setTimeout(r, 100)); // e.g. EMFILE: back off, then go on
         continue;
       }
-      if (registry.size + pending.size >= config.max_clients + 64) {
-        conn.close(); // far over the limit: do not even start handshakes
+      const key = addressKey(conn.remoteAddr.hostname);
+      const admission = preauth.admit(
+        key,
+        throttle.failing(key) ? throttle.parallelWhileFailing : undefined,
+      );
+      if (!admission.ok) {
+        // Before any read or TLS work: a flood costs an accept and a close. Note: with TLS on,
+        // Deno (2.9) keeps the socket of a connection closed before the peer's ClientHello
+        // open until the peer sends one or goes away; the limits here bound the handshakes
+        // this server runs, not such sockets (the peer holds one socket for each of them).
+        conn.close();
+        refusals.record(
+          `${admission.refusal.kind} ${key}`,
+          formatHostPort(conn.remoteAddr),
+          admission.refusal.reason,
+        );
         continue;
       }
-      track(handleConnection(conn));
+      track(
+        handleConnection(conn, admission.slot).catch((err) => {
+          // Last resort: a bug here must cost one connection, never the server.
+          admission.slot.release();
+          conn.close();
+          log.error(EVENTS.tunnel_handshake_failed, {
+            component: "tunnel",
+            peer: formatHostPort(conn.remoteAddr),
+            error: `Cannot serve tunnel connection: ${errorMessage(err)}`,
+          });
+        }),
+      );
     }
   })();
 
@@ -356,6 +452,8 @@ export async function startCenterServer(
     closing = (async () => {
       stopping = true;
       listener.close();
+      clearInterval(refusalFlush);
+      refusals.flush();
       await acceptLoop;
       for (const c of pending) c.close();
       const clients = registry.list();
@@ -374,6 +472,7 @@ export async function startCenterServer(
 
   function update(next: ServerConfig): void {
     live = next;
+    preauth.update({ maxTotal: next.max_handshakes, maxPerAddress: next.max_handshakes_per_ip });
     for (const c of registry.list()) {
       const token = next.tokens.find((t) => t.name === c.token.name);
       if (token === undefined || token.token.reveal() !== c.token.token.reveal()) {

@@ -17,6 +17,7 @@ import {
   verifyServerProof,
 } from "../tunnel/mod.ts";
 import type { TokenPolicy } from "../config/types.ts";
+import { sleep } from "./backoff.ts";
 
 /** Capabilities this version offers and grants (none yet; §16). */
 export const CAPABILITIES: readonly string[] = [];
@@ -108,14 +109,28 @@ export interface ServerHandshakeResult {
   sessionId: string;
 }
 
+/** Options of {@link serverHandshake}. */
+export interface ServerHandshakeOptions {
+  tokens: readonly TokenPolicy[];
+  sessionId: string;
+  /**
+   * Milliseconds to wait before the answer to the proof, `auth_ok` and
+   * `auth_failed` alike (an address that keeps failing is slowed down, and
+   * the timing must not tell whether the token was right).
+   */
+  answerDelayMs?: () => number;
+  /** The handshake deadline: aborting it cuts the delay short and fails the handshake. */
+  signal?: AbortSignal;
+}
+
 /**
  * Server side: answers the hello, checks the proof against every token (in
- * constant time each) and answers `auth_ok` or `auth_failed`. `delayMs` is
- * waited before a refusal is sent (repeated failures are slowed down).
+ * constant time each) and answers `auth_ok` or `auth_failed`, each after
+ * `answerDelayMs`.
  */
 export async function serverHandshake(
   session: Session,
-  options: { tokens: readonly TokenPolicy[]; sessionId: string; failureDelayMs?: () => number },
+  options: ServerHandshakeOptions,
 ): Promise<ServerHandshakeResult> {
   const hello = await nextMessage(session, "client");
   if (hello.type !== "client_hello") {
@@ -168,6 +183,13 @@ export async function serverHandshake(
       "the token is not valid on this server",
     );
   }
+  await answerDelay(options, session);
+  if (!session.isOpen || options.signal?.aborted) {
+    throw new HandshakeError(
+      ERROR_CODES.HANDSHAKE_TIMEOUT,
+      "the session ended before auth_ok could be sent (handshake deadline or disconnect)",
+    );
+  }
   session.sendControl({
     type: "auth_ok",
     server_proof: await computeServerProof(match.token.reveal(), nonces),
@@ -175,14 +197,24 @@ export async function serverHandshake(
   return { token: match, clientName: hello.name, sessionId: options.sessionId };
 }
 
+/** Waits `answerDelayMs`, or less when the deadline aborts or the session ends. */
+async function answerDelay(options: ServerHandshakeOptions, session?: Session): Promise<void> {
+  const delay = options.answerDelayMs?.() ?? 0;
+  if (delay <= 0) return;
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  void session?.closed.then(() => stop.abort());
+  await sleep(delay, signal);
+  stop.abort();
+}
+
 async function refuse(
   session: Session,
-  options: { failureDelayMs?: () => number },
+  options: ServerHandshakeOptions,
   code: number,
   message: string,
 ): Promise<never> {
-  const delay = options.failureDelayMs?.() ?? 0;
-  if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+  await answerDelay(options, session);
   if (session.isOpen) {
     session.sendControl({ type: "auth_failed", code, message });
     session.goAway(code === ERROR_CODES.AUTH_FAILED ? code : ERROR_CODES.PROTOCOL_ERROR);

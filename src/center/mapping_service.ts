@@ -40,6 +40,7 @@ import {
 } from "../mapping/http_vhost.ts";
 import { readClientHello } from "../mapping/sni.ts";
 import type { ClientSession } from "./session_registry.ts";
+import { RefusalLog } from "./refusal_log.ts";
 
 /** A claim: the mapping, its client, and how its visitors are served. */
 interface Owner extends MappingOwner {
@@ -55,7 +56,6 @@ interface PortListener {
 }
 
 const VISITOR_IDLE_MS = 3_600_000;
-const MAX_UDP_SESSIONS = 4096;
 /** Datagram bytes waiting for the tunnel per visitor; more are dropped, as UDP may. */
 const MAX_UDP_QUEUE_BYTES = 1024 * 1024;
 const HELLO_TIMEOUT_MS = 10_000;
@@ -98,6 +98,11 @@ export class MappingService {
   readonly #tasks = new Set<Promise<void>>();
   readonly #abort = new AbortController();
   #visitors = 0;
+  /** Mapping names each session holds, for `max_mappings`. */
+  readonly #held = new Map<string, Set<string>>();
+  /** Log lines of visitors refused by `mapping_max_connections`, at most one a second per listener. */
+  readonly #refusals: RefusalLog;
+  readonly #refusalFlush: ReturnType<typeof setInterval>;
   /** Internal TLS listeners that terminate HTTPS for `https_certificates`, by domain pattern. */
   readonly #terminators: { domains: readonly string[]; addr: HostPort }[] = [];
   /** Visitor address of each internal TLS connection, by its local port. */
@@ -109,6 +114,40 @@ export class MappingService {
   constructor(config: ServerConfig, deps: { log: Logger }) {
     this.#config = config;
     this.#log = deps.log;
+    this.#refusals = new RefusalLog({
+      emit: (line) => {
+        const [component, peer] = line.peer.split(" ", 2) as [string, string];
+        this.#log.warn(EVENTS.connection_rejected, {
+          component,
+          peer,
+          reason: line.reason,
+          ...(line.suppressed > 0 ? { suppressed: line.suppressed } : {}),
+        });
+      },
+    });
+    this.#refusalFlush = setInterval(() => this.#refusals.flush(), 1000);
+    Deno.unrefTimer(this.#refusalFlush);
+  }
+
+  /**
+   * Admits one more visitor on a public listener that has `active` now, or
+   * logs (rate-limited) and returns false when `mapping_max_connections` are open.
+   */
+  #admitVisitor(
+    component: string,
+    listener: HostPort,
+    active: number,
+    visitor: HostPort,
+  ): boolean {
+    const max = this.#config.mapping_max_connections;
+    if (active < max) return true;
+    const where = formatHostPort(listener);
+    this.#refusals.record(
+      `${component} ${where}`,
+      `${component} ${formatHostPort(visitor)}`,
+      `mapping_max_connections (${max}) reached on ${component} listener ${where}`,
+    );
+    return false;
   }
 
   #track(p: Promise<void>): void {
@@ -214,10 +253,17 @@ export class MappingService {
     }
     this.#publicListeners.push(listener);
     this.#log.info(EVENTS.listening, { component: scheme, addr: formatHostPort(listener.addr) });
+    let active = 0;
     this.#track((async () => {
       for await (const conn of listener) {
+        if (!this.#admitVisitor(scheme, listener.addr, active, conn.remoteAddr)) {
+          conn.close();
+          continue;
+        }
         const id = `${scheme}${++this.#visitors}`;
-        this.#track(scheme === "http" ? this.#serveHttp(conn, id) : this.#serveHttps(conn, id));
+        active++;
+        const served = scheme === "http" ? this.#serveHttp(conn, id) : this.#serveHttps(conn, id);
+        this.#track(served.finally(() => active--));
       }
     })());
     return listener.addr;
@@ -409,6 +455,28 @@ export class MappingService {
   }
 
   async #registerOne(client: ClientSession, spec: MappingSpec): Promise<MappingResult> {
+    const held = this.#held.get(client.id) ?? new Set<string>();
+    const max = this.#config.max_mappings;
+    if (!held.has(spec.name) && held.size >= max) {
+      return {
+        name: spec.name,
+        ok: false,
+        code: ERROR_CODES.RESOURCE_EXHAUSTED,
+        message: `this client already holds ${held.size} mappings, the server's max_mappings ` +
+          `(${max}); unregister one or raise server.max_mappings`,
+      };
+    }
+    const result = await this.#registerNew(client, spec);
+    if (result.ok) {
+      held.add(spec.name);
+      this.#held.set(client.id, held);
+    } else if (held.delete(spec.name) && held.size === 0) {
+      this.#held.delete(client.id); // its old claim was dropped on the way
+    }
+    return result;
+  }
+
+  async #registerNew(client: ClientSession, spec: MappingSpec): Promise<MappingResult> {
     const fail = (code: number, message: string): MappingResult => ({
       name: spec.name,
       ok: false,
@@ -507,15 +575,19 @@ export class MappingService {
 
   #listenTcpMapping(port: number): PortListener {
     const listener = listenTcp({ hostname: this.#config.mapping_host, port });
+    let active = 0;
     this.#track((async () => {
       for await (const conn of listener) {
         const owner = this.#registry.portOwner("tcp", port);
         const id = `tcp${++this.#visitors}`;
-        if (owner === undefined) {
+        if (
+          owner === undefined || !this.#admitVisitor("tcp", listener.addr, active, conn.remoteAddr)
+        ) {
           conn.close();
           continue;
         }
-        this.#track(this.#relayVisitor(conn, owner, id, undefined));
+        active++;
+        this.#track(this.#relayVisitor(conn, owner, id, undefined).finally(() => active--));
       }
     })());
     return listener;
@@ -542,7 +614,17 @@ export class MappingService {
       let s = sessions.get(key);
       if (s === undefined) {
         const owner = this.#registry.portOwner("udp", port);
-        if (owner === undefined || sessions.size >= MAX_UDP_SESSIONS) return;
+        if (owner === undefined) return;
+        const visitor = { hostname: rinfo.address, port: rinfo.port };
+        const bound = socket.address();
+        if (
+          !this.#admitVisitor(
+            "udp",
+            { hostname: bound.address, port: bound.port },
+            sessions.size,
+            visitor,
+          )
+        ) return; // dropped, as UDP may
         const stream = this.#open(owner, { hostname: rinfo.address, port: rinfo.port }, undefined);
         s = { stream, last: Date.now(), queued: 0, writing: stream };
         sessions.set(key, s);
@@ -632,12 +714,16 @@ export class MappingService {
   /** Handles an `unregister`: drops the named mappings of `client`. */
   unregister(client: ClientSession, names: readonly string[]): RegisterResultMessage["results"] {
     this.#drop(this.#registry.release(client.id, new Set(names)));
+    const held = this.#held.get(client.id);
+    for (const name of names) held?.delete(name);
+    if (held?.size === 0) this.#held.delete(client.id);
     return names.map((name) => ({ name, ok: true, public_addr: "" }));
   }
 
   /** A client session ended: drop every claim it held. */
   release(client: ClientSession): void {
     const dropped = this.#registry.release(client.id);
+    this.#held.delete(client.id);
     this.#drop(dropped);
     for (const [, owner] of dropped) {
       this.#log.info(EVENTS.mapping_released, {
@@ -672,6 +758,8 @@ export class MappingService {
   /** Closes every public listener and visitor connection. */
   async close(): Promise<void> {
     this.#abort.abort();
+    clearInterval(this.#refusalFlush);
+    this.#refusals.flush();
     for (const l of this.#publicListeners) l.close();
     for (const l of this.#ports.values()) l.close();
     this.#ports.clear();

@@ -114,7 +114,14 @@ export interface ReloadReport {
 }
 
 /** Server keys a running tunnel server takes in place; any other change restarts it. */
-const SERVER_IN_PLACE = ["tokens", "proxy", "max_clients", "shutdown_timeout_ms"] as const;
+const SERVER_IN_PLACE = [
+  "tokens",
+  "proxy",
+  "max_clients",
+  "max_handshakes",
+  "max_handshakes_per_ip",
+  "shutdown_timeout_ms",
+] as const;
 
 function without<T extends object>(value: T | undefined, keys: readonly string[]): unknown {
   if (value === undefined) return undefined;

@@ -41,6 +41,14 @@ export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 45_000;
 export const DEFAULT_SESSION_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_CLIENTS = 1000;
 export const DEFAULT_MAX_STREAMS = 4096;
+/** Tunnel connections between accept and `auth_ok`, all addresses together. */
+export const DEFAULT_MAX_HANDSHAKES = 256;
+/** Tunnel connections between accept and `auth_ok` from one address (IPv6: one /64). */
+export const DEFAULT_MAX_HANDSHAKES_PER_IP = 8;
+/** Mappings one client session may hold. */
+export const DEFAULT_MAX_MAPPINGS = 64;
+/** Visitor connections (UDP: visitor sessions) at once per public mapping listener. */
+export const DEFAULT_MAPPING_MAX_CONNECTIONS = 1024;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 export const DEFAULT_RECONNECT_INITIAL_MS = 500;
 export const DEFAULT_RECONNECT_MAX_MS = 30_000;
@@ -101,6 +109,10 @@ export function completeServer(input: ServerInput): ServerConfig {
     proxy: completeProxyHandler(input.proxy ?? {}),
     max_clients: input.max_clients ?? DEFAULT_MAX_CLIENTS,
     max_streams: input.max_streams ?? DEFAULT_MAX_STREAMS,
+    max_handshakes: input.max_handshakes ?? DEFAULT_MAX_HANDSHAKES,
+    max_handshakes_per_ip: input.max_handshakes_per_ip ?? DEFAULT_MAX_HANDSHAKES_PER_IP,
+    max_mappings: input.max_mappings ?? DEFAULT_MAX_MAPPINGS,
+    mapping_max_connections: input.mapping_max_connections ?? DEFAULT_MAPPING_MAX_CONNECTIONS,
     shutdown_timeout_ms: input.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
     http_bind: input.http_bind,
     https_bind: input.https_bind,

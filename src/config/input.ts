@@ -86,6 +86,10 @@ export interface ServerInput extends SessionTimingInput {
   proxy?: ProxyInput | undefined;
   max_clients?: number | undefined;
   max_streams?: number | undefined;
+  max_handshakes?: number | undefined;
+  max_handshakes_per_ip?: number | undefined;
+  max_mappings?: number | undefined;
+  mapping_max_connections?: number | undefined;
   shutdown_timeout?: number | undefined;
   http_bind?: string | undefined;
   https_bind?: string | undefined;

@@ -157,6 +157,14 @@ export interface ServerConfig extends SessionTiming {
   max_clients: number;
   /** Concurrent streams per session. */
   max_streams: number;
+  /** Connections between accept and `auth_ok` (pre-auth), all addresses together. */
+  max_handshakes: number;
+  /** Pre-auth connections from one address (IPv6: one /64). */
+  max_handshakes_per_ip: number;
+  /** Mappings one client session may hold. */
+  max_mappings: number;
+  /** Visitor connections (UDP: visitor sessions) at once per public mapping listener. */
+  mapping_max_connections: number;
   /** On SIGTERM: how long open streams may take to finish. */
   shutdown_timeout_ms: number;
   /** Public listener for HTTP mappings (routed by Host); `undefined` = none. */

@@ -73,6 +73,13 @@ export interface SessionOptions {
   requireAuth?: boolean;
   /** With `requireAuth`: milliseconds to reach `auth_ok`. @default 10000 */
   handshakeTimeoutMs?: number;
+  /**
+   * With `requireAuth`: the handshake deadline, owned by the caller (it may
+   * have started before this session, e.g. at accept). Aborting it before
+   * `auth_ok` ends the session with HANDSHAKE_TIMEOUT. When given, the session
+   * runs no timer of its own and `handshakeTimeoutMs` is ignored.
+   */
+  handshakeSignal?: AbortSignal;
   /** Milliseconds to flush a final GO_AWAY before closing the transport. @default 1000 */
   drainTimeoutMs?: number;
   /**
@@ -227,6 +234,11 @@ export class Session implements AsyncDisposable {
   // timers
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  #handshakeSignal: AbortSignal | undefined;
+  readonly #onHandshakeAbort = (): void => {
+    this.#handshakeDue = true;
+    this.#wake();
+  };
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #tickDue = false;
   #handshakeDue = false;
@@ -294,7 +306,11 @@ export class Session implements AsyncDisposable {
         this.#wake();
       }, this.#heartbeatInterval);
     }
-    if (!this.#authenticated) {
+    if (!this.#authenticated && options.handshakeSignal !== undefined) {
+      this.#handshakeSignal = options.handshakeSignal;
+      if (this.#handshakeSignal.aborted) this.#handshakeDue = true;
+      else this.#handshakeSignal.addEventListener("abort", this.#onHandshakeAbort, { once: true });
+    } else if (!this.#authenticated) {
       this.#handshakeTimer = setTimeout(() => {
         this.#handshakeDue = true;
         this.#wake();
@@ -978,6 +994,8 @@ export class Session implements AsyncDisposable {
       clearTimeout(this.#handshakeTimer);
       this.#handshakeTimer = undefined;
     }
+    this.#handshakeSignal?.removeEventListener("abort", this.#onHandshakeAbort);
+    this.#handshakeSignal = undefined;
   }
 
   #onError(err: unknown): void {
@@ -1040,6 +1058,8 @@ export class Session implements AsyncDisposable {
     this.#chatterTimer = undefined;
     if (this.#heartbeatTimer !== undefined) clearInterval(this.#heartbeatTimer);
     if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer);
+    this.#handshakeSignal?.removeEventListener("abort", this.#onHandshakeAbort);
+    this.#handshakeSignal = undefined;
     this.#heartbeatTimer = undefined;
     this.#handshakeTimer = undefined;
   }

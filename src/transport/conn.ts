@@ -28,6 +28,32 @@ export interface ByteConn {
   readonly localAddr: HostPort;
 }
 
+/**
+ * Makes `conn.close()` idempotent, as {@link ByteConn} promises: Deno's own
+ * `close()` throws `BadResource` the second time, and a connection that a
+ * deadline, a peer's disconnect and an error path may each close must survive
+ * all three. Errors of the first close (the resource already gone) are
+ * swallowed too. Returns `conn` itself, so its other methods stay as they are.
+ */
+export function closeOnce<C extends { close(): void }>(conn: C): C {
+  const close = conn.close.bind(conn);
+  let closed = false;
+  Object.defineProperty(conn, "close", {
+    configurable: true,
+    writable: true,
+    value: () => {
+      if (closed) return;
+      closed = true;
+      try {
+        close();
+      } catch {
+        // the resource is already gone
+      }
+    },
+  });
+  return conn;
+}
+
 /** Writes all of `p` to `conn`, looping over short writes. */
 export async function writeAll(conn: Pick<ByteConn, "write">, p: Uint8Array): Promise<void> {
   let off = 0;

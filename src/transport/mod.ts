@@ -3,7 +3,7 @@
  *
  * @module
  */
-export { formatHostPort, isLoopbackHost, parseHostPort, writeAll } from "./conn.ts";
+export { closeOnce, formatHostPort, isLoopbackHost, parseHostPort, writeAll } from "./conn.ts";
 export type { ByteConn, HostPort } from "./conn.ts";
 export { createPipe, PipeConn } from "./pipe.ts";
 export type { PipeOptions } from "./pipe.ts";

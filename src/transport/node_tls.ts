@@ -28,6 +28,8 @@ export interface DialNodeTlsOptions {
   /** Returns an error message to refuse the peer, or `undefined` to accept it. */
   verify: (peer: PeerCertificateInfo) => string | undefined;
   signal?: AbortSignal;
+  /** Local address to connect from (e.g. another loopback address). @default the system's choice */
+  localAddress?: string;
 }
 
 /** A `ByteConn` over a `node:tls` socket. */
@@ -136,6 +138,7 @@ export function dialNodeTls(addr: HostPort, options: DialNodeTlsOptions): Promis
       ...(/^[\d.]+$|:/.test(options.serverName) ? {} : { servername: options.serverName }),
       ALPNProtocols: options.alpnProtocols,
       rejectUnauthorized: false,
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
     });
     socket.setNoDelay(true);
     const onAbort = () => {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { HostPort } from "./conn.ts";
+import { closeOnce, type HostPort } from "./conn.ts";
 import { ConnListener } from "./_conn_listener.ts";
 
 /** Options for {@link dialTcp}. */
@@ -23,10 +23,10 @@ export async function dialTcp(addr: HostPort, options: DialTcpOptions = {}): Pro
     signal.throwIfAborted();
   }
   conn.setNoDelay(true);
-  return conn;
+  return closeOnce(conn);
 }
 
-/** A bound TCP listener whose accepted connections have Nagle off. */
+/** A bound TCP listener whose accepted connections have Nagle off and an idempotent close. */
 export class TcpListener extends ConnListener<Deno.TcpConn> {
   readonly #listener: Deno.TcpListener;
 
@@ -38,8 +38,12 @@ export class TcpListener extends ConnListener<Deno.TcpConn> {
 
   /** The next connection; rejects once the listener is closed. */
   async accept(): Promise<Deno.TcpConn> {
-    const conn = await this.#listener.accept();
-    conn.setNoDelay(true);
+    const conn = closeOnce(await this.#listener.accept());
+    try {
+      conn.setNoDelay(true);
+    } catch {
+      // the peer is already gone; the first read or write will say so
+    }
     return conn;
   }
 }

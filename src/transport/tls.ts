@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { HostPort } from "./conn.ts";
+import { closeOnce, type HostPort } from "./conn.ts";
 import { ConnListener } from "./_conn_listener.ts";
 
 /** The ALPN protocol id of the tunnel (PROTOCOL.md §4). */
@@ -49,7 +49,7 @@ export async function dialTls(addr: HostPort, options: DialTlsOptions = {}): Pro
         }, expected ${alpn.join(" or ")}`,
       );
     }
-    return tls;
+    return closeOnce(tls);
   } catch (err) {
     try {
       (tls ?? tcp).close();
@@ -85,10 +85,10 @@ export class TlsListener extends ConnListener<Deno.TlsConn> {
 
   /**
    * The next connection, before its handshake; call {@link tlsHandshake} (or
-   * read) on it, and close it when the handshake fails.
+   * read) on it, and close it when the handshake fails (closing twice is safe).
    */
-  accept(): Promise<Deno.TlsConn> {
-    return this.#listener.accept();
+  async accept(): Promise<Deno.TlsConn> {
+    return closeOnce(await this.#listener.accept());
   }
 }
 

@@ -17,14 +17,22 @@
  * (3) slowloris: 1,000 connections dribbling bytes on each public listener
  * while normal requests keep their latency within 2× of the baseline; (4) RSS
  * at the end of a steady load within 10 % of after warm-up; (5) a fuzz run of
- * the frame decoder, SOCKS5, HTTP head and SNI parsers with a fixed seed.
+ * the frame decoder, SOCKS5, HTTP head and SNI parsers with a fixed seed;
+ * (6) hostile: pre-auth floods against the tunnel port from other loopback
+ * addresses (idle connections past the per-address cap, wrong proofs, garbage
+ * frames) while echo traffic flows through a mapping and new clients keep
+ * authenticating: no legitimate session or stream may drop, the server must
+ * stay up, and the floods must actually have hit the limits.
  *
  * @module
  */
 // deno-lint-ignore-file no-console
 import { parseArgs } from "node:util";
 import { createHash } from "node:crypto";
+import type net from "node:net";
 import { runWmproxy, startTunnelServer, startWmproxy, tempDir } from "../e2e/_harness.ts";
+import { drain, rawTcp, rawTls, sendWrongProof, tunnelHandshake } from "../e2e/_raw_tunnel.ts";
+import { exchangePreamble } from "../../src/tunnel/mod.ts";
 import { Prng } from "../unit/tunnel/_prng.ts";
 import { raiseOpenFileLimit } from "../bench/_rlimit.ts";
 import { type PhasePlan, type PhaseShare, planPhases } from "./_budget.ts";
@@ -54,6 +62,7 @@ const PHASES: readonly PhaseShare[] = [
   { name: "slowloris", share: 0.15 },
   { name: "rss", share: 0.20 },
   { name: "fuzz", share: 0.10 },
+  { name: "hostile", share: 0.15 },
 ];
 /** Streams the first phase must complete. */
 const STREAM_TARGET = 10_000;
@@ -621,6 +630,134 @@ function errorText(error: unknown): string {
   return lines.length > 1 ? `${lines[0]} ${lines.at(-1)!.slice(0, 300)}` : lines[0] ?? "";
 }
 
+/** Loopback addresses the hostile phase's idle floods come from (one task each). */
+const HOSTILE_IDLE_FROM = ["127.0.0.101", "127.0.0.102", "127.0.0.103", "127.0.0.104"];
+/** Idle sockets each flooding task keeps open at most (the server's per-address cap is 8). */
+const HOSTILE_IDLE_KEEP = 24;
+
+async function hostilePhase(dir: string, deadline: number): Promise<Check> {
+  const echo = startEcho();
+  const pair = await tunnelPair(dir, echo.port).catch(async (error) => {
+    await echo.close();
+    throw error;
+  });
+  const addr = pair.server.addr;
+  const stop = new AbortController();
+  // Guesses wait out the throttle (up to half the 10 s handshake deadline): stop them early.
+  const attackUntil = deadline - TEARDOWN_MS - 6000;
+  const trafficUntil = deadline - TEARDOWN_MS - 500;
+  const clientDropsBefore = pair.client.events.filter((e) => e.event === "tunnel_disconnected")
+    .length;
+  let rounds = 0;
+  let failedRounds = 0;
+  let idleOpened = 0;
+  let guesses = 0;
+  let garbage = 0;
+  let probes = 0;
+  let failedProbes = 0;
+  const attacking = () => performance.now() < attackUntil && !stop.signal.aborted;
+  const traffic = Array.from({ length: 4 }, async (_, k) => {
+    const rng = new Prng(seed + 100 + k);
+    while (performance.now() < trafficUntil) {
+      const signal = AbortSignal.any([stop.signal, AbortSignal.timeout(10_000)]);
+      const ok = await echoRound(pair.mappingPort, 16 * 1024, rng, signal).catch(() => false);
+      if (stop.signal.aborted) break;
+      rounds++;
+      if (!ok) failedRounds++;
+    }
+  });
+  const idle = HOSTILE_IDLE_FROM.map(async (from) => {
+    const mine: net.Socket[] = [];
+    while (attacking()) {
+      try {
+        mine.push(await rawTcp(addr, from));
+        idleOpened++;
+      } catch {
+        // refused at once: what the limit is for
+      }
+      while (mine.length > HOSTILE_IDLE_KEEP) mine.shift()!.destroy();
+      await sleep(20); // the attacker's pace
+    }
+    for (const s of mine) s.destroy();
+  });
+  const guesser = (async () => {
+    while (attacking()) {
+      await sendWrongProof(addr, "127.0.0.110").then(() => guesses++, () => sleep(50));
+    }
+  })();
+  const garbler = (async () => {
+    const rng = new Prng(seed + 200);
+    while (attacking()) {
+      try {
+        const conn = await rawTls(addr, "127.0.0.111");
+        await exchangePreamble(conn, { peer: "server" });
+        await conn.write(randomChunk(64, rng));
+        await drain(conn);
+        conn.close();
+        garbage++;
+      } catch {
+        await sleep(50);
+      }
+    }
+  })();
+  // A new legitimate client every 2 s must get in during the floods.
+  const prober = (async () => {
+    while (attacking()) {
+      try {
+        const { session } = await tunnelHandshake(addr, "127.0.0.1", TOKEN);
+        await session.close();
+        probes++;
+      } catch {
+        failedProbes++;
+      }
+      await sleep(2000);
+    }
+  })();
+  let alive = false;
+  let sessions = NaN;
+  try {
+    await Promise.all([...idle, guesser, garbler, prober]);
+    await Promise.all(traffic);
+    alive = await Promise.race([
+      pair.server.proc.child.status.then(() => false),
+      Promise.resolve(true),
+    ]);
+    sessions = live(pair.server.proc, "client_connected", "client_disconnected");
+  } finally {
+    stop.abort();
+    await Promise.all(traffic);
+    await stopPair(pair);
+    await echo.close();
+  }
+  const rejectedLines = pair.server.proc.events.filter((e) => e.event === "connection_rejected");
+  const refusals = rejectedLines.reduce((a, e) => a + 1 + Number(e.suppressed ?? 0), 0);
+  const clientDrops = pair.client.events.filter((e) => e.event === "tunnel_disconnected").length -
+    clientDropsBefore;
+  const check: Check = {
+    name: "hostile pre-auth floods under traffic",
+    pass: alive && rounds > 0 && failedRounds === 0 && clientDrops === 0 && sessions === 1 &&
+      probes > 0 && failedProbes === 0 && refusals > 0 && guesses > 0 && garbage > 0,
+    figures: {
+      server_alive: alive,
+      rounds,
+      failed_rounds: failedRounds,
+      client_drops: clientDrops,
+      live_sessions: sessions,
+      new_clients_ok: probes,
+      new_clients_failed: failedProbes,
+      idle_opened: idleOpened,
+      refused: refusals,
+      refusal_log_lines: rejectedLines.length,
+      wrong_proofs: guesses,
+      garbage_conns: garbage,
+    },
+  };
+  if (probes === 0 || guesses === 0) {
+    check.budgetNote = "budget too small: the phase needs about 15 s to show every attack";
+  }
+  return check;
+}
+
 async function runPhase(plan: PhasePlan, dir: string): Promise<Check> {
   switch (plan.name) {
     case "streams":
@@ -633,6 +770,8 @@ async function runPhase(plan: PhasePlan, dir: string): Promise<Check> {
       return await rssPhase(`${dir}/d`, plan.deadlineMs);
     case "fuzz":
       return await fuzzPhase(plan.deadlineMs);
+    case "hostile":
+      return await hostilePhase(`${dir}/e`, plan.deadlineMs);
   }
   throw new TypeError(`Cannot run phase "${plan.name}": unknown`);
 }

@@ -240,6 +240,15 @@ Deno.test("Session ends with HANDSHAKE_TIMEOUT when auth_ok never comes (PROTOCO
   }, { requireAuth: true, handshakeTimeoutMs: 100 });
 });
 
+Deno.test("Session: with handshakeSignal, aborting the caller's deadline ends the handshake with HANDSHAKE_TIMEOUT", async () => {
+  const deadline = new AbortController();
+  await withRawPeer(async (ctx) => {
+    deadline.abort();
+    equal(await readGoAway(ctx.raw), ERROR_CODES.HANDSHAKE_TIMEOUT);
+    equal((await ctx.session.closed).code, ERROR_CODES.HANDSHAKE_TIMEOUT);
+  }, { requireAuth: true, handshakeSignal: deadline.signal });
+});
+
 Deno.test("Session: a bad frame ends only that session; another session keeps working (PROTOCOL.md §16)", async () => {
   await using good = await sessionPair(PIPE);
   await withRawPeer(async (ctx) => {
