@@ -13,6 +13,7 @@ import { errorMessage, type Logger } from "../observability/log.ts";
 import { BufferedReader } from "../proxy/_buffered_reader.ts";
 import { closeQuietly, CountedConn } from "../proxy/_counted_conn.ts";
 import { Deadline, IdleTimer } from "../proxy/_deadline.ts";
+import { FramingError } from "../http1/framing.ts";
 import {
   type BodyFraming,
   headerTokens,
@@ -27,7 +28,7 @@ import {
   type ResponseHead,
   serializeHead,
 } from "../proxy/http_head.ts";
-import { readHead, streamBody } from "../proxy/http_proxy.ts";
+import { lingerClose, readHead, streamBody } from "../proxy/http_proxy.ts";
 import { clientWantsKeepAlive, stripHopByHop, upstreamKeepsAlive } from "../proxy/http_rewrite.ts";
 import { checkCredentials, parseBasicCredentials } from "../proxy/proxy_auth.ts";
 import { relay } from "../proxy/relay.ts";
@@ -97,9 +98,6 @@ export interface HttpVhostContext {
 const STREAM_BUFFER_BYTES = 128 * 1024;
 /** First read buffer of a visitor connection or stream. */
 const INITIAL_READ_BYTES = 16 * 1024;
-/** After an error page that ends the connection, drop input for at most this long. */
-const LINGER_MS = 500;
-const LINGER_BYTES = 4 * 1024 * 1024;
 /** Longest request target written to logs. */
 const MAX_LOGGED_PATH = 256;
 
@@ -481,16 +479,26 @@ class VisitorSession {
     }
     let bodyDone = false;
     let bodyFailed = false;
+    /** Why the request body failed: a FramingError is the visitor's fault (400). */
+    let bodyError: unknown;
     const bodyTask = streamBody(reader, up.conn, framing, outHead, limits.max_header_bytes, idle)
       .then(() => {
         bodyDone = true;
-      }, () => {
+      }, (err) => {
         bodyFailed = true;
+        bodyError = err;
         closeQuietly(up.conn);
       });
     const headRequest = head.method === "HEAD";
 
     const fail = async (status: number, error: string): Promise<ExchangeResult> => {
+      if (bodyError instanceof FramingError && !responseStarted) {
+        // The request body could not be framed: that, not the closed stream, is the answer.
+        rec.status = 400;
+        rec.error = bodyError.message;
+        await this.#page(400, bodyError.message, { keepAlive: false, headRequest, linger: true });
+        return { keepClient: false, keepUpstream: false };
+      }
       rec.status = status;
       this.#logMappingError(rec, error);
       if (!responseStarted) {
@@ -590,8 +598,13 @@ class VisitorSession {
           visitorHead,
           limits.max_header_bytes,
           idle,
+          true,
         );
       } catch (err) {
+        if (err instanceof FramingError && !err.prefixSent) {
+          responseStarted = false;
+          return await fail(502, `${noAnswer}: ${err.message}`);
+        }
         rec.error = idleFired
           ? `idle timeout after ${limits.idle_timeout_ms} ms`
           : `Cannot relay the response of mapping "${up.route.mapping}": ${errorMessage(err)}`;
@@ -657,25 +670,10 @@ class VisitorSession {
         errorPage(status, reason, options.keepAlive, options.headRequest, options.headers ?? []),
       );
       if (options.keepAlive) return true;
-      if (options.linger === false) return false;
-      await this.#visitor.closeWrite();
     } catch {
       return false; // the visitor is gone
     }
-    const linger = new Deadline(LINGER_MS, () => this.#visitor.close());
-    try {
-      let dropped = this.#reader.take().length;
-      const scratch = new Uint8Array(16 * 1024);
-      while (dropped < LINGER_BYTES) {
-        const n = await this.#visitor.read(scratch);
-        if (n === null) break;
-        dropped += n;
-      }
-    } catch {
-      // closed by the linger deadline
-    } finally {
-      linger.cancel();
-    }
+    if (options.linger !== false) await lingerClose(this.#visitor, this.#reader);
     return false;
   }
 }

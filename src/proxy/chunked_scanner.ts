@@ -1,15 +1,15 @@
 /**
  * Finds where a chunked body (RFC 9112 §7.1) ends without changing a byte, so
- * the proxy can pass it through intact. Pure: bytes in, counts out.
+ * the proxy can pass it through intact. Pure: bytes in, counts out. Every
+ * line must end in CRLF; chunk sizes and extensions are checked by
+ * `parseChunkSizeLine` of `src/http1/framing.ts`.
  *
  * @module
  */
+import { checkTrailerLine, FramingError, parseChunkSizeLine } from "../http1/framing.ts";
 
 /** Longest chunk-size line (size, extensions, CRLF) accepted. */
 export const MAX_CHUNK_LINE_BYTES = 4096;
-
-/** Largest chunk size accepted (2^48 bytes; keeps arithmetic exact). */
-export const MAX_CHUNK_SIZE = 2 ** 48;
 
 /** The result of {@link ChunkedScanner.scan}. */
 export interface ChunkedScanResult {
@@ -20,6 +20,9 @@ export interface ChunkedScanResult {
 }
 
 type State = "size" | "data" | "data_cr" | "data_lf" | "trailer" | "done";
+
+const CR = 0x0d;
+const LF = 0x0a;
 
 /**
  * Incremental chunked-body scanner.
@@ -33,6 +36,8 @@ type State = "size" | "data" | "data_cr" | "data_lf" | "trailer" | "done";
 export class ChunkedScanner {
   #state: State = "size";
   #line = "";
+  /** The last byte of the line so far was CR (it must be followed by LF). */
+  #sawCr = false;
   #remaining = 0;
   #trailerBytes = 0;
   readonly #maxTrailerBytes: number;
@@ -49,21 +54,34 @@ export class ChunkedScanner {
 
   /**
    * Scans the next bytes of the body. Consumes all of `bytes` unless the body
-   * ends inside them. Throws `SyntaxError` on malformed framing and
-   * `RangeError` when a line or the trailers exceed their limit.
+   * ends inside them. Throws {@link FramingError} on malformed framing (bad
+   * size, bare CR or LF, data not followed by CRLF, a line or the trailers
+   * over their limit).
    */
   scan(bytes: Uint8Array): ChunkedScanResult {
     let i = 0;
     while (i < bytes.length && this.#state !== "done") {
       switch (this.#state) {
-        case "size": {
+        case "size":
+        case "trailer": {
           const b = bytes[i++]!;
-          if (b === 0x0a) {
-            this.#endSizeLine();
+          if (this.#state === "trailer" && ++this.#trailerBytes > this.#maxTrailerBytes) {
+            throw new FramingError(
+              `Cannot parse chunked body: trailers exceed ${this.#maxTrailerBytes} bytes`,
+            );
+          }
+          if (this.#sawCr) {
+            if (b !== LF) throw new FramingError("Cannot parse chunked body: bare CR in a line");
+            this.#sawCr = false;
+            this.#endLine();
+          } else if (b === CR) {
+            this.#sawCr = true;
+          } else if (b === LF) {
+            throw new FramingError("Cannot parse chunked body: a line ends in a bare LF");
           } else {
             if (this.#line.length >= MAX_CHUNK_LINE_BYTES) {
-              throw new RangeError(
-                `Cannot parse chunked body: chunk-size line exceeds ${MAX_CHUNK_LINE_BYTES} bytes`,
+              throw new FramingError(
+                `Cannot parse chunked body: a line exceeds ${MAX_CHUNK_LINE_BYTES} bytes`,
               );
             }
             this.#line += String.fromCharCode(b);
@@ -78,38 +96,17 @@ export class ChunkedScanner {
           break;
         }
         case "data_cr": {
-          const b = bytes[i++]!;
-          if (b === 0x0d) this.#state = "data_lf";
-          else if (b === 0x0a) this.#state = "size";
-          else {throw new SyntaxError(
-              "Cannot parse chunked body: chunk data is not followed by CRLF",
-            );}
+          if (bytes[i++] !== CR) {
+            throw new FramingError("Cannot parse chunked body: chunk data is not followed by CRLF");
+          }
+          this.#state = "data_lf";
           break;
         }
         case "data_lf": {
-          if (bytes[i++] !== 0x0a) {
-            throw new SyntaxError("Cannot parse chunked body: chunk data is not followed by CRLF");
+          if (bytes[i++] !== LF) {
+            throw new FramingError("Cannot parse chunked body: chunk data is not followed by CRLF");
           }
           this.#state = "size";
-          break;
-        }
-        case "trailer": {
-          const b = bytes[i++]!;
-          if (++this.#trailerBytes > this.#maxTrailerBytes) {
-            throw new RangeError(
-              `Cannot parse chunked body: trailers exceed ${this.#maxTrailerBytes} bytes`,
-            );
-          }
-          if (b === 0x0a) {
-            const line = this.#line;
-            this.#line = "";
-            if (line === "" || line === "\r") this.#state = "done";
-          } else {
-            this.#line += String.fromCharCode(b);
-            if (this.#line.length > MAX_CHUNK_LINE_BYTES * 2) {
-              throw new RangeError(`Cannot parse chunked body: a trailer line is too long`);
-            }
-          }
           break;
         }
       }
@@ -117,23 +114,20 @@ export class ChunkedScanner {
     return { consumed: i, done: this.#state === "done" };
   }
 
-  #endSizeLine(): void {
-    let line = this.#line;
+  #endLine(): void {
+    const line = this.#line;
     this.#line = "";
-    if (line.endsWith("\r")) line = line.slice(0, -1);
-    const semi = line.indexOf(";");
-    const sizeText = (semi === -1 ? line : line.slice(0, semi)).replace(/[ \t]+$/, "");
-    if (!/^[0-9a-fA-F]{1,12}$/.test(sizeText)) {
-      throw new SyntaxError(
-        `Cannot parse chunked body: "${sizeText.slice(0, 20)}" is not a chunk size`,
-      );
+    if (this.#state === "trailer") {
+      if (line === "") {
+        this.#state = "done";
+        return;
+      }
+      const why = checkTrailerLine(line);
+      if (why !== undefined) throw new FramingError(why);
+      return;
     }
-    const size = parseInt(sizeText, 16);
-    if (size > MAX_CHUNK_SIZE) {
-      throw new RangeError(
-        `Cannot parse chunked body: chunk size ${size} is above ${MAX_CHUNK_SIZE}`,
-      );
-    }
+    const size = parseChunkSizeLine(line);
+    if (typeof size === "string") throw new FramingError(size);
     if (size === 0) {
       this.#state = "trailer";
     } else {

@@ -1,10 +1,21 @@
 /**
  * A pure HTTP/1.x message head parser and serialiser for the forward proxy:
  * bytes in, values out, every size checked. Header bytes are kept as latin1
- * so that a head re-serialised by {@link serializeHead} is byte-exact.
+ * so that a head re-serialised by {@link serializeHead} is byte-exact. Every
+ * line must end in CRLF (a bare CR or LF is refused); body framing is decided
+ * by `src/http1/framing.ts`.
  *
  * @module
  */
+import {
+  type BodyFraming,
+  type FramingRejection,
+  requestFraming,
+  responseFraming,
+  sameNameLower,
+} from "../http1/framing.ts";
+
+export type { BodyFraming } from "../http1/framing.ts";
 
 /** A header field as it appeared on the wire: original name case, value trimmed. */
 export type HttpHeader = [name: string, value: string];
@@ -28,14 +39,6 @@ export interface ResponseHead {
   reason: string;
   headers: HttpHeader[];
 }
-
-/** How a message body is delimited. */
-export type BodyFraming =
-  | { kind: "none" }
-  | { kind: "length"; length: number }
-  | { kind: "chunked" }
-  /** Response only: the body runs until the server closes the connection. */
-  | { kind: "close" };
 
 /** An HTTP error with the status the proxy answers with (400, 431, 501, …). */
 export class HttpError extends Error {
@@ -73,20 +76,6 @@ function isToken(text: string): boolean {
   return true;
 }
 
-/**
- * Whether `name` equals the lower-case `lower` ignoring ASCII case, like
- * `name.toLowerCase() === lower` but without building a string.
- */
-function sameNameLower(name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false;
-  for (let i = 0; i < name.length; i++) {
-    let c = name.charCodeAt(i);
-    if (c >= 0x80) return name.toLowerCase() === lower; // non-ASCII: exact Unicode rules
-    if (c >= 0x41 && c <= 0x5a) c += 0x20;
-    if (c !== lower.charCodeAt(i)) return false;
-  }
-  return true;
-}
 /** Whether every char of `text` is visible ASCII (no space, control or 8-bit). */
 function isVisibleAscii(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
@@ -107,7 +96,8 @@ function hasControl(text: string): boolean {
 
 /**
  * Finds the end of a message head in `buf`: the index just past the empty line
- * (`\r\n\r\n`, bare `\n` tolerated). Returns -1 while the head is incomplete.
+ * (`\r\n\r\n`; a bare `\n` also ends it, so that the parser can refuse it).
+ * Returns -1 while the head is incomplete.
  * Throws {@link HttpError} 431 when the head is, or can only become, longer than
  * `maxBytes`. Pass `from` (the previous `buf.length`) to avoid rescanning.
  *
@@ -173,7 +163,6 @@ export function latin1Encode(text: string): Uint8Array {
   return out;
 }
 
-/** The lines of a head (split at LF, one trailing CR removed), without the final empty ones. */
 /**
  * Writes `text` as latin1 (like {@link latin1Encode}) into `out` at `offset`;
  * `out` must have room for `text.length` bytes there. Returns the end offset.
@@ -189,14 +178,22 @@ export function latin1EncodeInto(text: string, out: Uint8Array, offset: number):
   return end;
 }
 
-function splitLines(head: Uint8Array): string[] {
+/**
+ * The lines of a head (split at CRLF), without the final empty ones. Throws
+ * {@link HttpError} `status` for a bare LF; a bare CR stays in its line for
+ * the line's own checks to refuse.
+ */
+function splitLines(head: Uint8Array, status: number): string[] {
   const text = latin1Decode(head);
   const lines: string[] = [];
   let pos = 0;
   while (true) {
     const nl = text.indexOf("\n", pos);
     const stop = nl === -1 ? text.length : nl;
-    const end = stop > pos && text.charCodeAt(stop - 1) === CR ? stop - 1 : stop;
+    if (nl !== -1 && (stop === 0 || text.charCodeAt(stop - 1) !== CR)) {
+      throw new HttpError(status, "Cannot parse message head: a line ends in a bare LF");
+    }
+    const end = nl === -1 ? stop : stop - 1;
     lines.push(text.slice(pos, end));
     if (nl === -1) break;
     pos = nl + 1;
@@ -268,7 +265,7 @@ function clip(text: string): string {
  * ```
  */
 export function parseRequestHead(head: Uint8Array): RequestHead {
-  const lines = splitLines(head);
+  const lines = splitLines(head, 400);
   // RFC 9112 §2.2: ignore at least one empty line before the request line.
   while (lines.length > 0 && lines[0] === "") lines.shift();
   const first = lines.shift();
@@ -296,7 +293,7 @@ export function parseRequestHead(head: Uint8Array): RequestHead {
  * upstream sent something that is not an HTTP/1.x response head.
  */
 export function parseResponseHead(head: Uint8Array): ResponseHead {
-  const lines = splitLines(head);
+  const lines = splitLines(head, 502);
   const first = lines.shift();
   if (first === undefined) throw new HttpError(502, "Cannot parse response: empty response head");
   const m = /^(HTTP\/\d\.\d) (\d{3})(?: (.*))?$/.exec(first);
@@ -337,68 +334,26 @@ export function headerTokens(headers: readonly HttpHeader[], name: string): stri
   return out;
 }
 
-function bodyFraming(headers: readonly HttpHeader[], status: number): BodyFraming | null {
-  const te = headerTokens(headers, "transfer-encoding");
-  const cl = headerValues(headers, "content-length");
-  if (te.length > 0) {
-    if (cl.length > 0) {
-      throw new HttpError(
-        status,
-        "Cannot frame body: both Transfer-Encoding and Content-Length are set",
-      );
-    }
-    if (te[te.length - 1] !== "chunked") {
-      if (status === 502) return { kind: "close" };
-      throw new HttpError(
-        501,
-        `Cannot frame body: transfer coding "${te.join(", ")}" is not supported`,
-      );
-    }
-    if (te.indexOf("chunked") !== te.length - 1) {
-      throw new HttpError(status, "Cannot frame body: chunked is applied more than once");
-    }
-    return { kind: "chunked" };
-  }
-  if (cl.length > 0) {
-    let text: string;
-    if (cl.length === 1 && !cl[0]!.includes(",")) {
-      text = cl[0]!.trim(); // the common case: one field, one value
-    } else {
-      const values = new Set(cl.flatMap((v) => v.split(",").map((s) => s.trim())));
-      if (values.size !== 1) {
-        throw new HttpError(status, `Cannot frame body: conflicting Content-Length values`);
-      }
-      [text] = values as unknown as [string];
-    }
-    if (!/^\d{1,15}$/.test(text)) {
-      throw new HttpError(
-        status,
-        `Cannot frame body: Content-Length "${clip(text)}" is not a number`,
-      );
-    }
-    const length = Number(text);
-    return length === 0 ? { kind: "none" } : { kind: "length", length };
-  }
-  return null;
+function framingOrThrow(f: BodyFraming | FramingRejection): BodyFraming {
+  if (f.kind === "reject") throw new HttpError(f.status, f.reason);
+  return f;
 }
 
-/** How the body of `head` is delimited. Throws {@link HttpError} 400/501. */
+/**
+ * How the body of `head` is delimited, by `requestFraming` of
+ * `src/http1/framing.ts`. Throws {@link HttpError} 400/501 for a request
+ * that cannot be framed in exactly one way (or lacks its one Host).
+ */
 export function requestBodyFraming(head: RequestHead): BodyFraming {
-  return bodyFraming(head.headers, 400) ?? { kind: "none" };
+  return framingOrThrow(requestFraming(head.version, head.method, head.headers));
 }
 
 /**
  * How the body of a response to a `requestMethod` request is delimited
- * (RFC 9112 §6.3). Throws {@link HttpError} 502 for conflicting framing.
+ * (RFC 9112 §6.3). Throws {@link HttpError} 502 for ambiguous framing.
  */
 export function responseBodyFraming(head: ResponseHead, requestMethod: string): BodyFraming {
-  if (
-    requestMethod === "HEAD" || (head.status >= 100 && head.status < 200) ||
-    head.status === 204 || head.status === 304
-  ) {
-    return { kind: "none" };
-  }
-  return bodyFraming(head.headers, 502) ?? { kind: "close" };
+  return framingOrThrow(responseFraming(head.version, head.status, requestMethod, head.headers));
 }
 
 /** Serialises a start line and header fields to a head (with the final empty line). */

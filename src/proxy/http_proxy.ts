@@ -12,7 +12,8 @@ import { errorMessage } from "../observability/log.ts";
 import { BufferedReader } from "./_buffered_reader.ts";
 import { closeQuietly } from "./_counted_conn.ts";
 import { Deadline, IdleTimer } from "./_deadline.ts";
-import { ChunkedScanner } from "./chunked_scanner.ts";
+import { FramingError } from "../http1/framing.ts";
+import { ChunkedScanner, MAX_CHUNK_LINE_BYTES } from "./chunked_scanner.ts";
 import { DialError, dialTarget } from "./dial.ts";
 import {
   type BodyFraming,
@@ -109,8 +110,11 @@ export async function serveHttpProxy(s: ConnState): Promise<void> {
       if (headBytes === null) return;
 
       let head: RequestHead;
+      let framing: BodyFraming;
       try {
         head = parseRequestHead(headBytes);
+        // One framing decision (src/http1/framing.ts); a refusal ends the connection.
+        framing = requestBodyFraming(head);
       } catch (err) {
         if (!(err instanceof HttpError)) throw err;
         protocolError(s, err.message);
@@ -163,7 +167,7 @@ export async function serveHttpProxy(s: ConnState): Promise<void> {
         await serveConnect(s, head);
         return;
       }
-      const result = await forwardRequest(s, head, upstream, live);
+      const result = await forwardRequest(s, head, framing, upstream, live);
       upstream = result.upstream;
       if (!result.keepAlive) return;
     }
@@ -253,17 +257,30 @@ async function respond(
   s.error ??= message;
   try {
     await writeAll(s.client, errorResponse(status, message, extraHeaders));
-    if (!lingerAfter) return;
-    await s.client.closeWrite();
   } catch {
     return; // the client is gone
   }
-  const linger = new Deadline(LINGER_MS, () => s.client.close());
+  if (lingerAfter) await lingerClose(s.client, s.reader);
+}
+
+/**
+ * Ends a connection after a last reply without losing it: half-close, then
+ * read and drop input (what `reader` holds included) for at most
+ * {@link LINGER_MS}, so that unread request bytes do not turn the close into
+ * a reset that destroys the reply. The caller closes `conn` afterwards.
+ */
+export async function lingerClose(conn: ByteConn, reader: BufferedReader): Promise<void> {
   try {
-    let dropped = s.reader.take().length;
+    await conn.closeWrite();
+  } catch {
+    return; // the peer is gone
+  }
+  const linger = new Deadline(LINGER_MS, () => conn.close());
+  try {
+    let dropped = reader.take().length;
     const scratch = new Uint8Array(16 * 1024);
     while (dropped < LINGER_BYTES) {
-      const n = await s.client.read(scratch);
+      const n = await conn.read(scratch);
       if (n === null) break;
       dropped += n;
     }
@@ -297,6 +314,7 @@ async function openUpstream(s: ConnState, target: HostPort, key: string): Promis
 async function forwardRequest(
   s: ConnState,
   head: RequestHead,
+  framing: BodyFraming,
   current: Upstream | null,
   live: LiveExchange,
 ): Promise<{ keepAlive: boolean; upstream: Upstream | null }> {
@@ -304,10 +322,8 @@ async function forwardRequest(
   const debug = ctx.log.enabled("debug");
   const started = performance.now();
   let target: ProxyTarget;
-  let framing: BodyFraming;
   try {
     target = parseProxyTarget(head.target);
-    framing = requestBodyFraming(head);
   } catch (err) {
     if (!(err instanceof HttpError)) throw err;
     if (current) closeQuietly(current.conn);
@@ -398,6 +414,8 @@ async function exchange(
 
   let bodyDone = false;
   let bodyFailed = false;
+  /** Why the request body failed: a FramingError is the client's fault (400). */
+  let bodyError: unknown;
   let bodyTask: Promise<void> | undefined;
   if (framing.kind === "none") {
     // No request body: just the head (no concurrent body task needed).
@@ -418,13 +436,20 @@ async function exchange(
     bodyTask = streamBody(reader, up.conn, framing, outHead, limits.max_header_bytes, idle)
       .then(() => {
         bodyDone = true;
-      }, () => {
+      }, (err) => {
         bodyFailed = true;
+        bodyError = err;
         closeQuietly(up.conn);
       });
   }
 
   const fail = async (status: number, message: string): Promise<ExchangeResult> => {
+    if (bodyError instanceof FramingError && !responseStarted) {
+      // The request body could not be framed: that, not the closed upstream, is the answer.
+      status = 400;
+      message = bodyError.message;
+      protocolError(s, message);
+    }
     if (responseStarted) {
       s.error ??= message;
     } else {
@@ -538,9 +563,14 @@ async function exchange(
           clientHead,
           limits.max_header_bytes,
           idle,
+          true,
         );
       }
     } catch (err) {
+      if (err instanceof FramingError && !err.prefixSent) {
+        responseStarted = false;
+        return await fail(502, `Cannot read response from "${up.key}": ${err.message}`);
+      }
       s.error ??= idleFired
         ? `idle timeout after ${limits.idle_timeout_ms} ms`
         : `Cannot relay response from "${up.key}": ${errorMessage(err)}`;
@@ -565,7 +595,11 @@ async function exchange(
 /**
  * Copies one body from `src` to `dst` by its framing, passing the bytes
  * through unchanged; `prefix` (a head) goes out first, coalesced with the
- * first body bytes when they are already buffered.
+ * first body bytes when they are already buffered. With `holdPrefix` (for
+ * responses: a request may wait for `100 Continue` before its body), a
+ * chunked body's prefix waits for the first chunk-size line, so that a bad
+ * one is found before the head went out. A {@link FramingError} thrown for a
+ * malformed body says in `prefixSent` whether the prefix went out.
  */
 export async function streamBody(
   src: BufferedReader,
@@ -574,79 +608,97 @@ export async function streamBody(
   prefix: Uint8Array | null,
   maxTrailerBytes: number,
   idle: IdleTimer,
+  holdPrefix = false,
 ): Promise<void> {
   let pending = prefix;
-  const flush = async (chunk: Uint8Array): Promise<void> => {
-    if (pending !== null) {
-      const p = pending;
-      pending = null;
-      if (chunk.length === 0) {
-        await writeAll(dst, p);
-      } else if (chunk.length <= COALESCE_BYTES) {
-        const both = new Uint8Array(p.length + chunk.length);
-        both.set(p);
-        both.set(chunk, p.length);
-        await writeAll(dst, both);
-      } else {
-        await writeAll(dst, p);
+  try {
+    await copyBody();
+  } catch (err) {
+    if (err instanceof FramingError) err.prefixSent = pending === null;
+    throw err;
+  }
+  async function copyBody(): Promise<void> {
+    const flush = async (chunk: Uint8Array): Promise<void> => {
+      if (pending !== null) {
+        const p = pending;
+        pending = null;
+        if (chunk.length === 0) {
+          await writeAll(dst, p);
+        } else if (chunk.length <= COALESCE_BYTES) {
+          const both = new Uint8Array(p.length + chunk.length);
+          both.set(p);
+          both.set(chunk, p.length);
+          await writeAll(dst, both);
+        } else {
+          await writeAll(dst, p);
+          await writeAll(dst, chunk);
+        }
+      } else if (chunk.length > 0) {
         await writeAll(dst, chunk);
       }
-    } else if (chunk.length > 0) {
-      await writeAll(dst, chunk);
-    }
-    idle.touch();
-  };
-  /** Makes sure some bytes are buffered; `false` at end of stream. */
-  const more = async (): Promise<boolean> => {
-    if (src.length > 0) return true;
-    if (pending !== null) await flush(EMPTY); // e.g. Expect: 100-continue waits for the head
-    const n = await src.fill();
-    if (n === null) return false;
-    idle.touch();
-    return true;
-  };
-  switch (framing.kind) {
-    case "none":
-      break;
-    case "length": {
-      let remaining = framing.length;
-      while (remaining > 0) {
-        if (!(await more())) {
-          throw new Error(
-            `Cannot read body: the connection closed with ${remaining} of ${framing.length} bytes missing`,
-          );
+      idle.touch();
+    };
+    /** Makes sure some bytes are buffered; `false` at end of stream. */
+    const more = async (): Promise<boolean> => {
+      if (src.length > 0) return true;
+      if (pending !== null) await flush(EMPTY); // e.g. Expect: 100-continue waits for the head
+      const n = await src.fill();
+      if (n === null) return false;
+      idle.touch();
+      return true;
+    };
+    switch (framing.kind) {
+      case "none":
+        break;
+      case "length": {
+        let remaining = framing.length;
+        while (remaining > 0) {
+          if (!(await more())) {
+            throw new Error(
+              `Cannot read body: the connection closed with ${remaining} of ${framing.length} bytes missing`,
+            );
+          }
+          const chunk = src.buffered().subarray(0, Math.min(remaining, src.length));
+          await flush(chunk);
+          src.consume(chunk.length);
+          remaining -= chunk.length;
         }
-        const chunk = src.buffered().subarray(0, Math.min(remaining, src.length));
-        await flush(chunk);
-        src.consume(chunk.length);
-        remaining -= chunk.length;
+        break;
       }
-      break;
-    }
-    case "chunked": {
-      const scanner = new ChunkedScanner(maxTrailerBytes);
-      while (true) {
-        if (!(await more())) {
-          throw new Error("Cannot read chunked body: the connection closed before the last chunk");
+      case "chunked": {
+        const scanner = new ChunkedScanner(maxTrailerBytes);
+        if (holdPrefix && pending !== null) {
+          while (src.buffered().indexOf(0x0a) === -1 && src.length < MAX_CHUNK_LINE_BYTES + 2) {
+            const n = await src.fill();
+            if (n === null) break;
+            idle.touch();
+          }
         }
-        const buf = src.buffered();
-        const r = scanner.scan(buf);
-        await flush(buf.subarray(0, r.consumed));
-        src.consume(r.consumed);
-        if (r.done) break;
+        while (true) {
+          if (!(await more())) {
+            throw new Error(
+              "Cannot read chunked body: the connection closed before the last chunk",
+            );
+          }
+          const buf = src.buffered();
+          const r = scanner.scan(buf);
+          await flush(buf.subarray(0, r.consumed));
+          src.consume(r.consumed);
+          if (r.done) break;
+        }
+        break;
       }
-      break;
-    }
-    case "close": {
-      while (await more()) {
-        const buf = src.buffered();
-        await flush(buf);
-        src.consume(buf.length);
+      case "close": {
+        while (await more()) {
+          const buf = src.buffered();
+          await flush(buf);
+          src.consume(buf.length);
+        }
+        break;
       }
-      break;
     }
+    if (pending !== null) await flush(EMPTY);
   }
-  if (pending !== null) await flush(EMPTY);
 }
 
 /** CONNECT: dial, answer 200, then relay bytes both ways. */

@@ -125,7 +125,11 @@ function clip(text: string): string {
   return text.length > 80 ? text.slice(0, 80) + "…" : text;
 }
 
-/** Drops hop-by-hop headers, those named in `Connection`, and every `Proxy-*`. */
+/**
+ * Drops hop-by-hop headers, those named in `Connection`, and every `Proxy-*`.
+ * `Connection` never removes the framing (`Content-Length`,
+ * `Transfer-Encoding`) or `Host`: the body is passed on as it was framed.
+ */
 export function stripHopByHop(headers: readonly HttpHeader[]): HttpHeader[] {
   const connection = headerTokens(headers, "connection");
   const proxyConnection = headerTokens(headers, "proxy-connection");
@@ -155,6 +159,9 @@ function isHopByHopName(
     if (name.charCodeAt(i) >= 0x80) {
       // Unicode lower-casing can change lengths: take the exact, slow path.
       const lower = name.toLowerCase();
+      if (lower === "host" || lower === "content-length" || lower === "transfer-encoding") {
+        return false;
+      }
       return HOP_BY_HOP.has(lower) || lower.startsWith("proxy-") ||
         connection.includes(lower) || proxyConnection.includes(lower);
     }
@@ -166,6 +173,11 @@ function isHopByHopName(
     }
   }
   if (n >= 6 && asciiStartsWithLower(name, "proxy-")) return true;
+  if (
+    (n === 4 && asciiSameLower(name, "host")) ||
+    (n === 14 && asciiSameLower(name, "content-length")) ||
+    (n === 17 && asciiSameLower(name, "transfer-encoding"))
+  ) return false; // never nominated away (see stripHopByHop)
   for (let i = 0; i < connection.length; i++) {
     if (asciiSameLower(name, connection[i]!)) return true;
   }

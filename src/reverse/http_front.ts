@@ -41,7 +41,8 @@ import {
   type ResponseHead,
   serializeHeadText,
 } from "../proxy/http_head.ts";
-import { readHeadView, streamBody } from "../proxy/http_proxy.ts";
+import { lingerClose, readHeadView, streamBody } from "../proxy/http_proxy.ts";
+import { FramingError } from "../http1/framing.ts";
 import {
   clientWantsKeepAlive,
   responseHeadPassesThrough,
@@ -151,6 +152,7 @@ function targetOf(core: HttpCore, location: LocationConfig): ProxyTarget {
 /** Routes `head`; `undefined` sends the request down the slow path. */
 function plan(
   head: RequestHead,
+  framing: BodyFraming,
   raw: Uint8Array,
   o: FrontOptions,
   clientIp: string,
@@ -194,12 +196,6 @@ function plan(
   if (target.scheme !== "http") return undefined;
   const group = target.group === undefined ? undefined : core.groups.get(target.group);
   if (target.group !== undefined && group === undefined) return undefined;
-  let framing: BodyFraming;
-  try {
-    framing = requestBodyFraming(head);
-  } catch {
-    return undefined;
-  }
   if (framing.kind !== "none" && framing.kind !== "length") return undefined;
   const bodyLength = framing.kind === "length" ? framing.length : 0;
   if (bodyLength > FAST_BODY_BYTES) return undefined;
@@ -334,8 +330,10 @@ const REASONS: Record<number, string> = {
   400: "Bad Request",
   408: "Request Timeout",
   431: "Request Header Fields Too Large",
+  501: "Not Implemented",
   502: "Bad Gateway",
   504: "Gateway Timeout",
+  505: "HTTP Version Not Supported",
 };
 
 /** The body of the handler's short reply, `STATUS Reason\n`. */
@@ -353,7 +351,8 @@ function statusReply(status: number, keepAlive: boolean): Uint8Array {
   );
 }
 
-type Failure = "connect" | "timeout" | "io";
+/** `invalid`: the upstream's response cannot be framed or parsed (502, no retry, close). */
+type Failure = "connect" | "timeout" | "io" | "invalid";
 
 /** A connection whose writes are counted (for `bytes` in the access log). */
 class CountingConn implements ByteConn {
@@ -467,24 +466,43 @@ class FrontConnection {
       try {
         view = await readHeadView(this.reader, FRONT_MAX_HEAD_BYTES);
       } catch (err) {
-        if (err instanceof HttpError) await this.#reply(err.status, false);
+        if (err instanceof HttpError) await this.#refuse(err);
         return;
       } finally {
         this.#headTimer?.pause();
       }
       if (view === null) return;
       let head: RequestHead;
+      let framing: BodyFraming;
       try {
         head = parseRequestHead(view);
+        // One framing decision (src/http1/framing.ts); a refusal ends the connection.
+        framing = requestBodyFraming(head);
+        checkAbsoluteTarget(head);
       } catch (err) {
-        await this.#reply(err instanceof HttpError ? err.status : 400, false);
+        await this.#refuse(err instanceof HttpError ? err : new HttpError(400, errorMessage(err)));
         return;
       }
       const raw = view.slice();
-      const p = plan(head, raw, this.o, this.peer.hostname);
-      const keep = p === undefined ? await this.#slow(raw, head) : await this.#fast(p);
+      const p = plan(head, framing, raw, this.o, this.peer.hostname);
+      const keep = p === undefined ? await this.#slow(raw, head, framing) : await this.#fast(p);
       if (!keep) return;
     }
+  }
+
+  /**
+   * Refuses a request that cannot be read in exactly one way: the short
+   * reply with `connection: close`, then the connection ends; nothing after
+   * the refused head is read as a request.
+   */
+  async #refuse(err: HttpError): Promise<void> {
+    this.o.log.debug(EVENTS.protocol_error, {
+      peer: formatHostPort(this.peer),
+      status: err.status,
+      error: err.message,
+    });
+    await this.#reply(err.status, false);
+    await lingerClose(this.client, this.reader);
   }
 
   /** Sends the short reply; resolves to how many of its body bytes went out. */
@@ -595,7 +613,8 @@ class FrontConnection {
         return outcome.keep;
       }
       last = outcome.failure;
-      const retry = (last === "connect" || retryAfterSend) && i + 1 < tries;
+      const retryable = last === "connect" || (retryAfterSend && last !== "invalid");
+      const retry = retryable && i + 1 < tries;
       o.log.warn(EVENTS.http_upstream_error, {
         upstream: hostPort,
         kind: last,
@@ -604,12 +623,14 @@ class FrontConnection {
         retry,
       });
       if (peer !== undefined) group!.reportFailure(peer, `${last}: ${outcome.error}`);
-      if (!(last === "connect" || retryAfterSend)) break;
+      if (!retryable) break;
     }
     const status = group !== undefined && tried.size === 0 ? 502 : last === "timeout" ? 504 : 502;
-    const keep = clientWantsKeepAlive(p.head);
+    // After a response that could not be framed, both sides end (the upstream already has).
+    const keep = last !== "invalid" && clientWantsKeepAlive(p.head);
     const bytes = await this.#reply(status, keep);
     this.#finish(p, ctx, status, bytes, undefined);
+    if (!keep) await lingerClose(this.client, this.reader);
     return keep;
   }
 
@@ -683,6 +704,10 @@ class FrontConnection {
       } catch (err) {
         timer.pause();
         closeQuietly(up.conn);
+        if (err instanceof HttpError) {
+          // The upstream answered, but not with a head that can be read in one way.
+          return { kind: "failed", failure: "invalid", error: err.message };
+        }
         const stale = reused && attempt === 0 && !this.#upTimedOut && up.reader.length === 0;
         up = undefined;
         if (stale) continue; // a kept connection the upstream had closed: once more, fresh
@@ -711,7 +736,7 @@ class FrontConnection {
       } catch (err) {
         timer.pause();
         closeQuietly(up.conn);
-        return { kind: "failed", failure: "io", error: errorMessage(err) };
+        return { kind: "failed", failure: "invalid", error: errorMessage(err) };
       }
       const keep = framing.kind !== "close" && clientWantsKeepAlive(p.head);
       let outHead: Uint8Array;
@@ -744,11 +769,15 @@ class FrontConnection {
             outHead,
             FRONT_MAX_HEAD_BYTES,
             timer,
+            true,
           );
         }
       } catch (err) {
         timer.pause();
         closeQuietly(up.conn);
+        if (err instanceof FramingError && !err.prefixSent) {
+          return { kind: "failed", failure: "invalid", error: err.message };
+        }
         closeQuietly(this.client);
         const sent = Math.max(0, this.client.sent - before - outHead.length);
         return {
@@ -771,7 +800,7 @@ class FrontConnection {
   }
 
   /** The slow path: the request through the internal server; resolves to keep-alive. */
-  async #slow(headBytes: Uint8Array, head: RequestHead): Promise<boolean> {
+  async #slow(headBytes: Uint8Array, head: RequestHead, framing: BodyFraming): Promise<boolean> {
     const o = this.o;
     if (this.#internal === undefined) {
       const conn = await Deno.connect({
@@ -785,14 +814,11 @@ class FrontConnection {
       this.#internal = upstreamConn("internal", conn);
     }
     const inner = this.#internal;
-    let framing: BodyFraming | undefined;
-    try {
-      framing = requestBodyFraming(head);
-    } catch {
-      framing = undefined; // the handler's server answers 400; nothing more is read
-    }
-    let bodyDone = framing === undefined || framing.kind === "none";
+    let bodyDone = framing.kind === "none";
     let bodyFailed = false;
+    /** Why the request body failed: a FramingError is the client's fault (400). */
+    let bodyError: unknown;
+    let responseStarted = false;
     let bodyTask: Promise<void> | undefined;
     const idle = new IdleTimer(UPGRADE_IDLE_MS, () => this.close());
     try {
@@ -803,15 +829,16 @@ class FrontConnection {
         bodyTask = streamBody(
           this.reader,
           inner.conn,
-          framing!,
+          framing,
           headBytes,
           FRONT_MAX_HEAD_BYTES,
           idle,
         )
           .then(() => {
             bodyDone = true;
-          }, () => {
+          }, (err) => {
             bodyFailed = true;
+            bodyError = err;
             closeQuietly(inner.conn);
           });
       }
@@ -821,6 +848,7 @@ class FrontConnection {
         if (view === null) throw new Error("the internal server closed the connection");
         resp = parseResponseHead(view);
         if (resp.status === 101) {
+          responseStarted = true;
           await writeAll(this.client, view.slice());
           await bodyTask;
           return await this.#upgrade(inner);
@@ -829,6 +857,7 @@ class FrontConnection {
           await writeAll(this.client, view.slice());
           continue;
         }
+        responseStarted = true;
         const rf = responseBodyFraming(resp, head.method);
         const keepClient = rf.kind !== "close" && clientWantsKeepAlive(head);
         const list = stripHopByHop(resp.headers);
@@ -844,6 +873,10 @@ class FrontConnection {
     } catch (err) {
       this.#dropInternal();
       await bodyTask;
+      if (bodyError instanceof FramingError && !responseStarted) {
+        await this.#refuse(new HttpError(400, bodyError.message));
+        return false;
+      }
       throw err;
     } finally {
       idle.cancel();
@@ -864,6 +897,33 @@ class FrontConnection {
     });
     return false;
   }
+}
+
+/**
+ * Refuses an absolute-form target whose authority is not the Host field
+ * (RFC 9112 §3.2.2 makes the target win; this front routes by Host, so the
+ * two must agree). Throws {@link HttpError} 400.
+ */
+function checkAbsoluteTarget(head: RequestHead): void {
+  const t = head.target;
+  if (t.charCodeAt(0) === 0x2f || t === "*") return;
+  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(t);
+  if (m === null) return; // authority-form (CONNECT) and the rest: the handler answers
+  let authority = m[1]!;
+  const at = authority.lastIndexOf("@");
+  if (at !== -1) authority = authority.slice(at + 1);
+  const host = headerValue(head.headers, "host");
+  if (host === undefined || host.toLowerCase() !== authority.toLowerCase()) {
+    throw new HttpError(
+      400,
+      "Cannot route request: the authority of the request target is not the Host field",
+    );
+  }
+}
+
+function headerValue(headers: readonly HttpHeader[], lower: string): string | undefined {
+  for (const [name, value] of headers) if (name.toLowerCase() === lower) return value;
+  return undefined;
 }
 
 function parseAuthority(authority: string): HostPort {

@@ -13,6 +13,7 @@ import {
 } from "../../src/proxy/socks5_codec.ts";
 import { HttpError, parseRequestHead, parseResponseHead } from "../../src/proxy/http_head.ts";
 import { ChunkedScanner } from "../../src/proxy/chunked_scanner.ts";
+import { FramingError } from "../../src/http1/framing.ts";
 import { parseClientHello } from "../../src/mapping/sni.ts";
 import { Prng } from "../unit/tunnel/_prng.ts";
 import type { FuzzStats } from "./_fuzz_decoders.ts";
@@ -60,7 +61,7 @@ function mutate(rng: Prng, base: Uint8Array): Uint8Array {
  */
 export function isParserRejection(err: unknown): boolean {
   const known = err instanceof SyntaxError || err instanceof RangeError ||
-    err instanceof HttpError || err instanceof AddressTypeError;
+    err instanceof HttpError || err instanceof AddressTypeError || err instanceof FramingError;
   return known && (err as Error).message.startsWith("Cannot ");
 }
 

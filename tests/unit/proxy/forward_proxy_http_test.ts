@@ -197,10 +197,10 @@ Deno.test("proxy: failed or malformed auth never dials, and the proxy keeps serv
   await using p = await startTestProxy(testConfig({ users: [user("u", "pw")] }), { dial });
   const attempts = [
     `GET ${a.url}/ HTTP/1.1\r\nHost: x\r\n\r\n`,
-    `GET ${a.url}/ HTTP/1.1\r\nProxy-Authorization: Basic !!!!\r\n\r\n`,
-    `GET ${a.url}/ HTTP/1.1\r\nProxy-Authorization: Basic a\r\n\r\n`,
-    `GET ${a.url}/ HTTP/1.1\r\nProxy-Authorization: Basic ${btoa("nocolon")}\r\n\r\n`,
-    `GET ${a.url}/ HTTP/1.1\r\nProxy-Authorization: Basic ${btoa("u:wrong")}\r\n\r\n`,
+    `GET ${a.url}/ HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Basic !!!!\r\n\r\n`,
+    `GET ${a.url}/ HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Basic a\r\n\r\n`,
+    `GET ${a.url}/ HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Basic ${btoa("nocolon")}\r\n\r\n`,
+    `GET ${a.url}/ HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Basic ${btoa("u:wrong")}\r\n\r\n`,
     `CONNECT 127.0.0.1:${a.port} HTTP/1.1\r\nProxy-Authorization: Basic ${btoa("x:pw")}\r\n\r\n`,
   ];
   for (const req of attempts) {
