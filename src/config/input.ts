@@ -17,8 +17,15 @@ import type { Secret } from "./secret.ts";
 import type { StreamInput } from "./stream_section.ts";
 import type { HttpSectionInput } from "./http_section.ts";
 
+export interface EgressInput {
+  allow?: string[] | undefined;
+  deny?: string[] | undefined;
+  default?: "allow" | "deny" | undefined;
+}
+
 export interface ProxyInput {
   bind?: string | undefined;
+  egress?: EgressInput | undefined;
   protocols?: ProxyProtocol[] | undefined;
   users?: ProxyUser[] | undefined;
   allow_open?: boolean | undefined;
@@ -46,6 +53,7 @@ export interface LogInput {
 export interface AdminInput {
   listen?: string | undefined;
   token?: Secret | undefined;
+  hosts?: string[] | undefined;
 }
 
 export interface ConfigInput {
@@ -70,6 +78,7 @@ export interface TokenInput {
   allow_proxy?: boolean | undefined;
   allow_ports?: PortRange[] | undefined;
   allow_domains?: string[] | undefined;
+  egress?: EgressInput | undefined;
 }
 
 export interface ServerInput extends SessionTimingInput {
@@ -83,6 +92,7 @@ export interface ServerInput extends SessionTimingInput {
   state_dir?: string | undefined;
   tokens?: TokenInput[] | undefined;
   proxy?: ProxyInput | undefined;
+  egress?: EgressInput | undefined;
   max_clients?: number | undefined;
   max_streams?: number | undefined;
   shutdown_timeout?: number | undefined;

@@ -275,6 +275,7 @@ async function respond(
 }
 
 function dialFailureStatus(err: DialError): number {
+  if (err.reason === "not_allowed") return 403; // the egress policy (src/proxy/egress_policy.ts)
   return err.reason === "timeout" ? 504 : 502;
 }
 
