@@ -109,10 +109,6 @@ function applyFlags(cli: CliOptions, input: ConfigInput): ConfigInput {
     if (cli.protocols !== undefined) {
       server.proxy = { ...(server.proxy ?? {}), protocols: cli.protocols };
     }
-    if (cli.allowEgress.length > 0) {
-      const egress = server.egress ?? {};
-      server.egress = { ...egress, allow: [...(egress.allow ?? []), ...cli.allowEgress] };
-    }
     if (cli.http !== undefined) server.http_bind = cli.http;
     if (cli.https !== undefined) server.https_bind = cli.https;
     out.server = server;
@@ -135,6 +131,13 @@ function applyFlags(cli: CliOptions, input: ConfigInput): ConfigInput {
       client.mappings = [...(client.mappings ?? []), ...mappings];
     }
     out.client = client;
+  }
+  if (cli.allowEgress.length > 0 && out.server !== undefined) {
+    const egress = out.server.egress ?? {};
+    out.server = {
+      ...out.server,
+      egress: { ...egress, allow: [...(egress.allow ?? []), ...cli.allowEgress] },
+    };
   }
   if (cli.admin !== undefined || cli.adminToken !== undefined) {
     out.admin = {
