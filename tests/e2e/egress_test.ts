@@ -140,11 +140,12 @@ Deno.test("egress: by default the tunnel server refuses loopback, link-local, it
   ]);
   assert.equal(connect.stdout, "403", "CONNECT to loopback");
   assert.equal(await socks5Reply(local, "127.0.0.1", target.port), 2, "SOCKS5 to loopback");
-  assert.equal(
-    await socks5Reply(local, "localhost", target.port),
-    2,
-    "SOCKS5 to a name that resolves to loopback",
-  );
+  // Names the server's resolver turns into loopback or unspecified addresses.
+  for (const name of ["localhost", "2130706433", "0x7f.0.0.1", "0"]) {
+    assert.equal(await socks5Reply(local, name, target.port), 2, `SOCKS5 to ${name}`);
+    const e = await s.proc.waitForEvent("egress_denied", { target: `${name}:${target.port}` });
+    assert.match(String(e.address), /^(127\.0\.0\.1|::1|0\.0\.0\.0)$/, name);
+  }
   const named = `localhost:${target.port}`;
   assert.equal(await httpStatus(local, `http://${named}/`), "403", "a name resolving to loopback");
   const byName = await s.proc.waitForEvent("egress_denied", { target: named });
@@ -284,4 +285,32 @@ proxy:
   const ok = await curl(["-x", `http://${proxy}`, `http://127.0.0.1:${allowed.port}/`]);
   assert.equal(ok.stdout, "recorded", "loopback is not protected on the forward proxy");
   assert.equal(allowed.accepts(), 1);
+});
+
+Deno.test("egress: a reload changes server.egress in place for the live session", async () => {
+  await using dir = await tempDir();
+  await using target = startRecorder();
+  const yaml = (egress: string) => `
+server:
+  listen: "127.0.0.1:0"
+  state_dir: "${dir.path}/state"
+  tokens: [{ name: t, token: "egress-reload-token" }]
+${egress}`;
+  const file = await writeConfig(dir.path, "s.yaml", yaml(""));
+  const s = await startTunnelServer(["-c", file]);
+  await using _s = s.proc;
+  await using c = startTunnelClient(s, "egress-reload-token");
+  const local = await c.listeningAddr("client");
+  await c.waitForEvent("tunnel_connected");
+  const url = `http://127.0.0.1:${target.port}/`;
+  assert.equal(await httpStatus(local, url), "403");
+  assert.equal(target.accepts(), 0);
+
+  await Deno.writeTextFile(file, yaml(`  egress: { allow: ["127.0.0.1:${target.port}"] }\n`));
+  s.proc.child.kill("SIGHUP");
+  const applied = await s.proc.waitForEvent("reload_applied");
+  assert.deepEqual(applied.updated, ["server"], "in place, no restart");
+  assert.equal((await curl(["-x", `http://${local}`, url])).stdout, "recorded");
+  assert.equal(target.accepts(), 1);
+  assert.equal(c.events.filter((e) => e.event === "tunnel_connected").length, 1, "same session");
 });
