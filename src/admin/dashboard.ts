@@ -1,7 +1,9 @@
 /**
  * The dashboard page: one self-contained HTML file (no build step, no CDN)
  * that polls `/api/status` and draws sessions, mappings, upstreams and a
- * traffic graph.
+ * traffic graph. It only reads (GET, same origin); a control that POSTs must
+ * send `Content-Type: application/json`, as `src/admin/admin_handler.ts`
+ * refuses other POSTs.
  *
  * @module
  */
@@ -38,7 +40,7 @@ function totalBytes(s){let n=0;if(s.proxy)n+=s.proxy.bytes_in+s.proxy.bytes_out;
 function draw(){const c=document.getElementById("graph"),g=c.getContext("2d");g.clearRect(0,0,c.width,c.height);
   const max=Math.max(1,...history);g.strokeStyle="#1a73e8";g.lineWidth=2;g.beginPath();
   history.forEach((v,i)=>{const x=i*(c.width/59),y=c.height-4-(v/max)*(c.height-8);i?g.lineTo(x,y):g.moveTo(x,y)});g.stroke()}
-async function tick(){try{const r=await fetch("/api/status",{cache:"no-store"});if(!r.ok)throw new Error("status "+r.status);
+async function tick(){try{const r=await fetch("/api/status",{cache:"no-store",headers:{accept:"application/json"}});if(!r.ok)throw new Error("status "+r.status);
   const s=await r.json();document.getElementById("error").textContent="";
   document.getElementById("version").textContent="v"+s.version+" · pid "+s.pid;
   document.getElementById("uptime").textContent="up "+Math.round(s.uptime_s)+" s";

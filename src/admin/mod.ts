@@ -3,7 +3,7 @@
  *
  * @module
  */
-export { createAdminHandler } from "./admin_handler.ts";
+export { adminHostMatcher, createAdminHandler } from "./admin_handler.ts";
 export type { AdminDeps, ReloadResult } from "./admin_handler.ts";
 export { startAdminServer } from "./admin_server.ts";
 export type { AdminServer } from "./admin_server.ts";

@@ -746,6 +746,16 @@ export class MappingService {
     }
   }
 
+  /** Every listener this service has bound (public HTTP/HTTPS, TLS terminators, mapping ports). */
+  listenerAddrs(): HostPort[] {
+    return [
+      ...(this.httpAddr ? [this.httpAddr] : []),
+      ...(this.httpsAddr ? [this.httpsAddr] : []),
+      ...this.#terminators.map((t) => t.addr),
+      ...[...this.#ports.values()].map((l) => l.addr),
+    ];
+  }
+
   /** Live claims, for status pages. */
   entries(): { key: string; mapping: string; session: string }[] {
     return this.#registry.entries().map((e) => ({

@@ -9,6 +9,7 @@ import type { LogFormat, LogLevel } from "../observability/log.ts";
 import type { ProxyProtocol } from "../config/types.ts";
 import { parseHostPort } from "../transport/conn.ts";
 import { parseMapFlag } from "../config/map_flag.ts";
+import { parseEgressRule } from "../proxy/egress_policy.ts";
 
 /** A bad command line; printed with a hint and exit code 2. */
 export class UsageError extends Error {
@@ -61,6 +62,8 @@ export interface CliOptions {
   noTls: boolean;
   name: string | undefined;
   stateDir: string | undefined;
+  /** Tunnel server: `--allow-egress` rules, added to `server.egress.allow`. */
+  allowEgress: string[];
   /** Tunnel client: `--map` values, parsed to raw mapping objects. */
   maps: Record<string, unknown>[];
   /** Tunnel server: public HTTP and HTTPS listeners for mappings. */
@@ -153,6 +156,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
         "state-dir": { type: "string" },
         out: { type: "string" },
         map: { type: "string", multiple: true },
+        "allow-egress": { type: "string", multiple: true },
         http: { type: "string" },
         https: { type: "string" },
         names: { type: "string" },
@@ -255,6 +259,16 @@ export function parseCli(argv: readonly string[]): CliOptions {
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
+    }),
+    allowEgress: (values["allow-egress"] ?? []).map((rule) => {
+      try {
+        parseEgressRule(rule);
+      } catch (err) {
+        throw new UsageError(
+          `Cannot use --allow-egress ${JSON.stringify(rule)}: ${(err as Error).message}`,
+        );
+      }
+      return rule;
     }),
     http: values.http,
     https: values.https,

@@ -14,7 +14,20 @@ import {
   type HistogramSample,
   type Logger,
 } from "../observability/mod.ts";
-import { type ForwardProxy, relay, serveProxyConnection, startForwardProxy } from "../proxy/mod.ts";
+import {
+  compileEgressPolicy,
+  type Dialer,
+  egressDialer,
+  type EgressHostInfo,
+  type EgressPolicy,
+  type ForwardProxy,
+  type OwnListener,
+  relay,
+  serveProxyConnection,
+  startForwardProxy,
+} from "../proxy/mod.ts";
+import { parseIp } from "../reverse/ip_rules.ts";
+import type { EgressConfig, TokenPolicy } from "../config/types.ts";
 import {
   type CenterClient,
   type CenterServer,
@@ -25,7 +38,7 @@ import {
 } from "../center/mod.ts";
 import type { VirtualStream } from "../mux/mod.ts";
 import { ERROR_CODES } from "../tunnel/mod.ts";
-import { formatHostPort } from "../transport/mod.ts";
+import { formatHostPort, type HostPort, parseHostPort } from "../transport/mod.ts";
 import type { StatusSnapshot } from "../admin/mod.ts";
 import { startStreamSection, type StreamReloadReport, type StreamSection } from "../stream/mod.ts";
 import { type HttpSection, type HttpUpdateReport, startHttpSection } from "../reverse/mod.ts";
@@ -40,6 +53,44 @@ const RELAY_IDLE_TIMEOUT_MS = 3_600_000;
 const RTT_SAMPLE_MS = 1000;
 const RTT_METRIC = "wmproxy_tunnel_heartbeat_rtt_seconds";
 const RTT_HELP = "Tunnel server: heartbeat round trips of client sessions, sampled each second.";
+/** How long this host's interface addresses are reused by the egress checks. */
+const LOCAL_IPS_TTL_MS = 5_000;
+const SERVER_UDP_REFUSED = "UDP ASSOCIATE is not served on tunnel streams (egress policy)";
+
+/** Options for {@link startProgram}. */
+export interface ProgramOptions {
+  /**
+   * Listeners started outside the program (the control API), so that the
+   * tunnel server's egress protection covers them too.
+   */
+  extraListeners?: () => readonly HostPort[];
+  /** How many internal errors the last-resort handler has counted (for status and metrics). */
+  internalErrors?: () => number;
+}
+
+function ownListener(addr: HostPort): OwnListener | undefined {
+  if (addr.hostname === "0.0.0.0" || addr.hostname === "::") return { ip: "any", port: addr.port };
+  const ip = parseIp(addr.hostname);
+  return ip === undefined ? undefined : { ip, port: addr.port };
+}
+
+/** This host's interface addresses, looked up at most every {@link LOCAL_IPS_TTL_MS}. */
+function localIpsCache(): () => ReadonlySet<bigint> {
+  let ips: ReadonlySet<bigint> = new Set();
+  let at = -Infinity;
+  return () => {
+    if (performance.now() - at < LOCAL_IPS_TTL_MS) return ips;
+    at = performance.now();
+    try {
+      ips = new Set(
+        Deno.networkInterfaces().map((i) => parseIp(i.address)).filter((x) => x !== undefined),
+      );
+    } catch {
+      ips = new Set(); // no --allow-sys: listeners bound to "any" still match loopback
+    }
+    return ips;
+  };
+}
 
 /** The running sections. */
 export interface Program extends AsyncDisposable {
@@ -117,6 +168,7 @@ export interface ReloadReport {
 const SERVER_IN_PLACE = [
   "tokens",
   "proxy",
+  "egress",
   "max_clients",
   "max_handshakes",
   "max_handshakes_per_ip",
@@ -132,7 +184,7 @@ function without<T extends object>(value: T | undefined, keys: readonly string[]
 export async function startProgram(
   config: Config,
   log: Logger,
-  options: { internalErrors?: () => number } = {},
+  options: ProgramOptions = {},
 ): Promise<Program> {
   const startedAt = new Date();
   let current = config;
@@ -143,14 +195,67 @@ export async function startProgram(
   let http: HttpSection | undefined;
   /** The server's proxy settings for tunnelled streams (a reload may change them). */
   let serverProxy = config.server?.proxy;
+  /** The server's egress rules (a reload may change them). */
+  let serverEgress = config.server?.egress;
   let streams = 0;
+  const localIps = localIpsCache();
+  /** Every listener of this process, for the egress protection. */
+  const hostInfo = (): EgressHostInfo => {
+    const addrs: HostPort[] = [...(options.extraListeners?.() ?? [])];
+    if (proxy) addrs.push(proxy.addr);
+    if (client?.localAddr) addrs.push(client.localAddr);
+    if (server) addrs.push(server.addr, ...server.mappings.listenerAddrs());
+    for (const l of [...(stream?.listeners ?? []), ...(http?.listeners ?? [])]) {
+      try {
+        addrs.push(parseHostPort(l.addr));
+      } catch {
+        // not host:port (cannot be dialled either)
+      }
+    }
+    const own = addrs.map(ownListener).filter((x) => x !== undefined);
+    return { own, localIps: own.some((l) => l.ip === "any") ? localIps() : new Set() };
+  };
+  const policies = new WeakMap<TokenPolicy, { base: EgressConfig; policy: EgressPolicy }>();
+  const policyFor = (token: TokenPolicy, base: EgressConfig): EgressPolicy => {
+    const cached = policies.get(token);
+    if (cached?.base === base) return cached.policy;
+    const policy = compileEgressPolicy(base, { protect: true, token: token.egress });
+    policies.set(token, { base, policy });
+    return policy;
+  };
+  const serverDial = (from: ClientSession, id: string, peer: string): Dialer =>
+    egressDialer({
+      policy: policyFor(from.token, serverEgress!),
+      hostInfo,
+      onDenied: (d) =>
+        log.warn(EVENTS.egress_denied, {
+          component: "tunnel",
+          session: from.id,
+          conn: id,
+          token: from.token.name,
+          client: from.name,
+          peer,
+          ...d,
+        }),
+    });
   // Relayed streams go to whichever client runs now (a reload may replace it).
-  const onProxyStream: ProxyStreamHandler = (stream, from) =>
-    client !== undefined ? relayToParent(stream, from, client, log) : serveProxyConnection(stream, {
+  const onProxyStream: ProxyStreamHandler = (stream, from) => {
+    if (client !== undefined) return relayToParent(stream, from, client, log);
+    const id = `${from.id}/${++streams}`;
+    let peer = from.peer;
+    try {
+      peer = formatHostPort(stream.remoteAddr);
+    } catch {
+      // no visitor address: the session's peer stands in
+    }
+    return serveProxyConnection(stream, {
       config: serverProxy!,
       log: log.child({ component: "tunnel", session: from.id }),
-      id: `${from.id}/${++streams}`,
+      id,
+      dial: serverDial(from, id, peer),
+      udpRefused: SERVER_UDP_REFUSED,
     });
+  };
 
   const starters = {
     http: async (c: Config) => http = c.http && await startHttpSection(c.http, { log }),
@@ -161,6 +266,7 @@ export async function startProgram(
     client: async (c: Config) => client = c.client && await startCenterClient(c.client, { log }),
     server: async (c: Config) => {
       serverProxy = c.server?.proxy;
+      serverEgress = c.server?.egress;
       server = c.server && await startCenterServer(c.server, { log, onProxyStream });
     },
   } as const;
@@ -283,6 +389,7 @@ export async function startProgram(
         sameConfig(without(prev.server, SERVER_IN_PLACE), without(next.server, SERVER_IN_PLACE))
       ) {
         serverProxy = next.server!.proxy;
+        serverEgress = next.server!.egress;
         server.update(next.server!);
         report.updated.push(name);
         continue;

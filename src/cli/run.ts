@@ -30,6 +30,7 @@ import {
 } from "../config/mod.ts";
 import { fileServerSectionConfig, reverseProxySectionConfig } from "../config/http_section.ts";
 import { errorMessage, EVENTS, InternalErrors, Logger } from "../observability/mod.ts";
+import type { HostPort } from "../transport/mod.ts";
 import { type Program, startProgram } from "./program.ts";
 import { V8_FLAGS_ARG } from "./v8_flags.ts";
 import { type ReloadResult, startAdminServer } from "../admin/mod.ts";
@@ -130,6 +131,13 @@ function applyFlags(cli: CliOptions, input: ConfigInput): ConfigInput {
       client.mappings = [...(client.mappings ?? []), ...mappings];
     }
     out.client = client;
+  }
+  if (cli.allowEgress.length > 0 && out.server !== undefined) {
+    const egress = out.server.egress ?? {};
+    out.server = {
+      ...out.server,
+      egress: { ...egress, allow: [...(egress.allow ?? []), ...cli.allowEgress] },
+    };
   }
   if (cli.admin !== undefined || cli.adminToken !== undefined) {
     out.admin = {
@@ -282,20 +290,23 @@ async function serve(cli: CliOptions, options: RunOptions): Promise<number> {
   // right after a "listening" event never meets the default (fatal) action.
   const stopped = waitForStop(stopper.signal, () => void recheck());
   try {
+    let adminAddr: HostPort | undefined;
     const started = stack.use(
       await startProgram(config, log, {
+        extraListeners: () => adminAddr ? [adminAddr] : [],
         internalErrors: () => internalErrors.count,
       }),
     );
     program = started;
     if (config.admin !== undefined) {
-      stack.use(startAdminServer(config.admin.listen, {
+      adminAddr = stack.use(startAdminServer(config.admin.listen, {
         log,
         token: config.admin.token?.reveal(),
+        hosts: config.admin.hosts,
         status: () => started.status(),
         reload: recheck,
         stop: () => stopper.abort(),
-      }));
+      })).addr;
     }
   } catch (err) {
     log.error(EVENTS.fatal, { error: errorMessage(err) });
@@ -461,9 +472,15 @@ async function control(cli: CliOptions): Promise<number> {
   url.pathname = cli.command === "status" ? "/api/status" : `/api/${cli.command}`;
   let res: Response;
   try {
+    const post = cli.command !== "status";
     res = await fetch(url, {
-      method: cli.command === "status" ? "GET" : "POST",
-      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      method: post ? "POST" : "GET",
+      headers: {
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+        // The control API takes only JSON POSTs (a web page cannot send those cross-site).
+        ...(post ? { "content-type": "application/json" } : {}),
+      },
+      ...(post ? { body: "{}" } : {}),
       signal: AbortSignal.timeout(10_000),
     });
   } catch (err) {

@@ -42,6 +42,9 @@ Tunnel server flags (--mode server):
   --state-dir DIR      where the generated CA and certificate live
                        [default: $XDG_STATE_HOME/wmproxy or ~/.local/state/wmproxy]
   --user, --pass, --protocols   proxy settings for the clients' traffic (as above)
+  --allow-egress RULE  let clients' traffic reach RULE (repeatable; server.egress.allow), e.g.
+                       127.0.0.0/8, 127.0.0.1:6379, *.internal. Loopback, link-local and
+                       this server's own ports are refused by default
   --no-tls             plain TCP tunnel (only on trusted networks)
 
 Tunnel client flags (--mode client):

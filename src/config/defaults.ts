@@ -9,6 +9,7 @@ import { completeHttpSection } from "./http_section.ts";
 import type {
   ClientConfig,
   Config,
+  EgressConfig,
   MappingConfig,
   ProxyConfig,
   ProxyHandlerConfig,
@@ -19,6 +20,7 @@ import type {
 import type {
   ClientInput,
   ConfigInput,
+  EgressInput,
   MappingInput,
   ProxyInput,
   ServerInput,
@@ -105,8 +107,14 @@ export function completeServer(input: ServerInput): ServerConfig {
       allow_proxy: t.allow_proxy ?? true,
       allow_ports: t.allow_ports ?? DEFAULT_TOKEN_PORTS,
       allow_domains: t.allow_domains ?? DEFAULT_TOKEN_DOMAINS,
+      egress: {
+        allow: t.egress?.allow ?? [],
+        deny: t.egress?.deny ?? [],
+        default: t.egress?.default,
+      },
     })),
     proxy: completeProxyHandler(input.proxy ?? {}),
+    egress: completeEgress(input.egress),
     max_clients: input.max_clients ?? DEFAULT_MAX_CLIENTS,
     max_streams: input.max_streams ?? DEFAULT_MAX_STREAMS,
     max_handshakes: input.max_handshakes ?? DEFAULT_MAX_HANDSHAKES,
@@ -168,6 +176,15 @@ export function completeClient(input: ClientInput): ClientConfig {
   };
 }
 
+/** Fills an `egress` table's defaults: no rules, default allow. */
+export function completeEgress(input: EgressInput | undefined): EgressConfig {
+  return {
+    allow: input?.allow ?? [],
+    deny: input?.deny ?? [],
+    default: input?.default ?? "allow",
+  };
+}
+
 /** Fills the proxy handler defaults (shared by `proxy` and `server.proxy`). */
 export function completeProxyHandler(input: ProxyInput): ProxyHandlerConfig {
   return {
@@ -196,6 +213,7 @@ export function completeProxy(input: ProxyInput): ProxyConfig {
   return {
     bind: input.bind ?? DEFAULT_PROXY_BIND,
     allow_open: input.allow_open ?? false,
+    egress: completeEgress(input.egress),
     ...completeProxyHandler(input),
   };
 }
@@ -208,9 +226,11 @@ export function completeConfig(input: ConfigInput): Config {
     client: input.client === undefined ? undefined : completeClient(input.client),
     stream: input.stream === undefined ? undefined : completeStreamSection(input.stream),
     http: input.http === undefined ? undefined : completeHttpSection(input.http),
-    admin: input.admin === undefined
-      ? undefined
-      : { listen: input.admin.listen ?? DEFAULT_ADMIN_LISTEN, token: input.admin.token },
+    admin: input.admin === undefined ? undefined : {
+      listen: input.admin.listen ?? DEFAULT_ADMIN_LISTEN,
+      token: input.admin.token,
+      hosts: input.admin.hosts ?? [],
+    },
     log: {
       level: input.log?.level ?? DEFAULT_LOG_LEVEL,
       format: input.log?.format ?? DEFAULT_LOG_FORMAT,

@@ -17,8 +17,15 @@ import type { Secret } from "./secret.ts";
 import type { StreamInput } from "./stream_section.ts";
 import type { HttpSectionInput } from "./http_section.ts";
 
+export interface EgressInput {
+  allow?: string[] | undefined;
+  deny?: string[] | undefined;
+  default?: "allow" | "deny" | undefined;
+}
+
 export interface ProxyInput {
   bind?: string | undefined;
+  egress?: EgressInput | undefined;
   protocols?: ProxyProtocol[] | undefined;
   users?: ProxyUser[] | undefined;
   allow_open?: boolean | undefined;
@@ -47,6 +54,7 @@ export interface LogInput {
 export interface AdminInput {
   listen?: string | undefined;
   token?: Secret | undefined;
+  hosts?: string[] | undefined;
 }
 
 export interface ConfigInput {
@@ -71,6 +79,7 @@ export interface TokenInput {
   allow_proxy?: boolean | undefined;
   allow_ports?: PortRange[] | undefined;
   allow_domains?: string[] | undefined;
+  egress?: EgressInput | undefined;
 }
 
 export interface ServerInput extends SessionTimingInput {
@@ -84,6 +93,7 @@ export interface ServerInput extends SessionTimingInput {
   state_dir?: string | undefined;
   tokens?: TokenInput[] | undefined;
   proxy?: ProxyInput | undefined;
+  egress?: EgressInput | undefined;
   max_clients?: number | undefined;
   max_streams?: number | undefined;
   max_handshakes?: number | undefined;

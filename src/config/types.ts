@@ -61,12 +61,26 @@ export interface ProxyHandlerConfig {
   limits: ProxyLimits;
 }
 
+/**
+ * Where a proxy may connect (`proxy.egress`, `server.egress`): rule strings
+ * as in `src/proxy/egress_policy.ts` (`10.0.0.0/8`, `*.internal`, `host:443`).
+ * A deny rule beats an allow rule; see that module for the order.
+ */
+export interface EgressConfig {
+  allow: readonly string[];
+  deny: readonly string[];
+  /** When no rule (and, on the tunnel server, no protection) matches. */
+  default: "allow" | "deny";
+}
+
 /** The `proxy` section: forward proxy (HTTP, CONNECT, SOCKS5) on one port. */
 export interface ProxyConfig extends ProxyHandlerConfig {
   /** Listen address, `host:port`. */
   bind: string;
   /** Allow an unauthenticated proxy on a non-loopback address. */
   allow_open: boolean;
+  /** Targets the proxy may connect to; default: all. */
+  egress: EgressConfig;
 }
 
 /** Heartbeat and handshake timing of a tunnel session, in milliseconds. */
@@ -93,6 +107,12 @@ export interface TokenPolicy {
   allow_ports: readonly PortRange[];
   /** Domains it may claim for http/https mappings (`*.example.com` allowed). */
   allow_domains: readonly string[];
+  /** Egress rules added to `server.egress` for this token's proxy streams; `default` overrides. */
+  egress: {
+    allow: readonly string[];
+    deny: readonly string[];
+    default: "allow" | "deny" | undefined;
+  };
 }
 
 /** A header rule of an HTTP mapping; `value` may use $remote_addr, $host, $scheme. */
@@ -153,6 +173,11 @@ export interface ServerConfig extends SessionTiming {
   tokens: readonly TokenPolicy[];
   /** How streams of kind "proxy" are served. */
   proxy: ProxyHandlerConfig;
+  /**
+   * Targets proxy streams may connect to. Loopback, link-local, unspecified
+   * and this process's own listeners are refused unless an allow rule lifts it.
+   */
+  egress: EgressConfig;
   /** Concurrent client sessions. */
   max_clients: number;
   /** Concurrent streams per session. */
@@ -220,6 +245,11 @@ export interface AdminConfig {
   listen: string;
   /** Bearer token; required on a non-loopback address. */
   token: Secret | undefined;
+  /**
+   * Extra Host header values the API answers (`name` or `name:port`), besides
+   * the bound address and localhost/127.0.0.1/[::1] with the bound port.
+   */
+  hosts: readonly string[];
 }
 
 /** The `log` section. */

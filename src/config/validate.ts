@@ -12,6 +12,7 @@ import type { ConfigIssue } from "./errors.ts";
 import { compact, ConfigReader, describe, type KeyPath, type Locate } from "./reader.ts";
 import { readStreamSection } from "./stream_section.ts";
 import { readHttpSection } from "./http_section.ts";
+import { parseEgressRule } from "../proxy/egress_policy.ts";
 
 export type { KeyPath, Locate } from "./reader.ts";
 export { formatPath } from "./reader.ts";
@@ -19,6 +20,7 @@ import type {
   AdminInput,
   ClientInput,
   ConfigInput,
+  EgressInput,
   LogInput,
   MappingInput,
   ProxyInput,
@@ -35,6 +37,7 @@ import type {
   ProxyUser,
 } from "./types.ts";
 
+const ADMIN_HOST_REGEXP = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$/;
 const NAME_REGEXP = /^[A-Za-z0-9_.-]{1,64}$/;
 const PIN_REGEXP = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$/;
 
@@ -54,7 +57,7 @@ function readProxy(
   const t = r.table(
     value,
     path,
-    withListener ? ["bind", ...PROXY_HANDLER_KEYS, "allow_open"] : PROXY_HANDLER_KEYS,
+    withListener ? ["bind", ...PROXY_HANDLER_KEYS, "allow_open", "egress"] : PROXY_HANDLER_KEYS,
   );
   if (t === undefined) return undefined;
 
@@ -113,6 +116,7 @@ function readProxy(
 
   return compact({
     bind: r.address(t.bind, [...path, "bind"]),
+    egress: t.egress === undefined ? undefined : readEgress(r, t.egress, [...path, "egress"]),
     protocols,
     users,
     allow_open: r.bool(t.allow_open, [...path, "allow_open"]),
@@ -120,6 +124,28 @@ function readProxy(
     x_forwarded_for: r.bool(t.x_forwarded_for, [...path, "x_forwarded_for"]),
     udp,
     limits,
+  });
+}
+
+/** `egress: { allow: [rule], deny: [rule], default: allow | deny }`. */
+function readEgress(r: ConfigReader, value: unknown, path: KeyPath): EgressInput | undefined {
+  const t = r.table(value, path, ["allow", "deny", "default"]);
+  if (t === undefined) return undefined;
+  const rules = (key: "allow" | "deny") =>
+    r.list(t[key], [...path, key])?.map((v, i) => {
+      const text = r.string(v, [...path, key, i]);
+      if (text === undefined) return "";
+      try {
+        parseEgressRule(text);
+      } catch (err) {
+        r.fail([...path, key, i], (err as Error).message);
+      }
+      return text;
+    });
+  return compact({
+    allow: rules("allow"),
+    deny: rules("deny"),
+    default: r.oneOf(t.default, [...path, "default"], ["allow", "deny"] as const),
   });
 }
 
@@ -153,7 +179,14 @@ function readTokens(r: ConfigReader, value: unknown, path: KeyPath): TokenInput[
   const tokens: TokenInput[] = [];
   list.forEach((item, i) => {
     const p = [...path, i];
-    const t = r.table(item, p, ["name", "token", "allow_proxy", "allow_ports", "allow_domains"]);
+    const t = r.table(item, p, [
+      "name",
+      "token",
+      "allow_proxy",
+      "allow_ports",
+      "allow_domains",
+      "egress",
+    ]);
     if (t === undefined) return;
     const name = r.string(t.name, [...p, "name"]);
     const token = r.string(t.token, [...p, "token"]);
@@ -179,6 +212,7 @@ function readTokens(r: ConfigReader, value: unknown, path: KeyPath): TokenInput[
       allow_proxy: r.bool(t.allow_proxy, [...p, "allow_proxy"]),
       allow_ports: ports?.map((v, j) => readPortRange(r, v, [...p, "allow_ports", j])!),
       allow_domains: domains?.map((v, j) => r.string(v, [...p, "allow_domains", j])!),
+      egress: t.egress === undefined ? undefined : readEgress(r, t.egress, [...p, "egress"]),
     };
     if (name !== undefined && token !== undefined) tokens.push(entry);
   });
@@ -193,6 +227,7 @@ function readServer(r: ConfigReader, value: unknown): ServerInput | undefined {
     "state_dir",
     "tokens",
     "proxy",
+    "egress",
     "max_clients",
     "max_streams",
     "max_handshakes",
@@ -236,6 +271,7 @@ function readServer(r: ConfigReader, value: unknown): ServerInput | undefined {
     state_dir: r.string(t.state_dir, [...path, "state_dir"]),
     tokens: readTokens(r, t.tokens, [...path, "tokens"]),
     proxy: t.proxy === undefined ? undefined : readProxy(r, t.proxy, [...path, "proxy"], false),
+    egress: t.egress === undefined ? undefined : readEgress(r, t.egress, [...path, "egress"]),
     max_clients: r.int(t.max_clients, [...path, "max_clients"], 1, 1_000_000),
     max_streams: r.int(t.max_streams, [...path, "max_streams"], 1, 65_536),
     max_handshakes: r.int(t.max_handshakes, [...path, "max_handshakes"], 1, 1_000_000),
@@ -544,15 +580,28 @@ function readClient(r: ConfigReader, value: unknown): ClientInput | undefined {
 
 function readAdmin(r: ConfigReader, value: unknown): AdminInput | undefined {
   if (value === null) return {};
-  const t = r.table(value, ["admin"], ["listen", "token"]);
+  const t = r.table(value, ["admin"], ["listen", "token", "hosts"]);
   if (t === undefined) return undefined;
   const token = r.string(t.token, ["admin", "token"]);
   if (token !== undefined && token.length < 8) {
     r.fail(["admin", "token"], "must be at least 8 characters");
   }
+  const hosts = r.list(t.hosts, ["admin", "hosts"])?.map((v, i) => {
+    const host = r.string(v, ["admin", "hosts", i]);
+    if (host !== undefined && !ADMIN_HOST_REGEXP.test(host)) {
+      r.fail(
+        ["admin", "hosts", i],
+        `expected a Host header value like "admin.example.com" or "10.0.0.5:8837", got ${
+          JSON.stringify(host)
+        }`,
+      );
+    }
+    return host ?? "";
+  });
   return compact({
     listen: r.address(t.listen, ["admin", "listen"]),
     token: token === undefined ? undefined : new Secret(token),
+    hosts,
   });
 }
 

@@ -56,6 +56,8 @@ export const EVENTS = {
   client_disconnected: "client_disconnected",
   /** A client was authenticated but not admitted. Fields: `peer`, `reason`. */
   client_refused: "client_refused",
+  /** A proxy target was refused by the egress policy. Fields: `component`, `token?`, `session?`, `peer`, `target`, `address?`, `rule`. */
+  egress_denied: "egress_denied",
   /** A stream was refused by policy. Fields: `session`, `reason`. */
   stream_refused: "stream_refused",
   /** Tunnel client: connected / lost / failed to connect. Fields: `server`, `session`, `error`, `retry_in_ms`. */

@@ -1,7 +1,8 @@
 /**
  * Dialling proxy targets: the injectable {@link Dialer} shape, the default TCP
  * dialer (non-blocking name resolution, every address tried in order, Nagle
- * off), and {@link dialTarget}, which adds the connect timeout and turns any
+ * off), {@link egressDialer} (the egress policy of `src/proxy/egress_policy.ts`
+ * around a dialer), and {@link dialTarget}, which adds the connect timeout and turns any
  * failure into a {@link DialError} with a reason the protocols map to replies.
  *
  * @module
@@ -9,6 +10,13 @@
 import { lookup } from "node:dns/promises";
 import type { ByteConn } from "../transport/conn.ts";
 import { formatHostPort } from "../transport/conn.ts";
+import { parseIp } from "../reverse/ip_rules.ts";
+import {
+  checkEgressAddress,
+  checkEgressName,
+  type EgressHostInfo,
+  type EgressPolicy,
+} from "./egress_policy.ts";
 import { parseIpv4, parseIpv6 } from "./socks5_codec.ts";
 
 /**
@@ -17,7 +25,10 @@ import { parseIpv4, parseIpv6 } from "./socks5_codec.ts";
  */
 export type Dialer = (hostname: string, port: number, signal: AbortSignal) => Promise<ByteConn>;
 
-/** Why a dial failed; HTTP and SOCKS5 map these to 502/504 and reply codes. */
+/**
+ * Why a dial failed; HTTP and SOCKS5 map these to 502/504 (403 for
+ * `not_allowed`) and reply codes.
+ */
 export type DialFailure =
   | "refused"
   | "network_unreachable"
@@ -25,6 +36,7 @@ export type DialFailure =
   | "not_found"
   | "timeout"
   | "aborted"
+  | "not_allowed"
   | "failed";
 
 const FAILURE_TEXT: Record<DialFailure, string> = {
@@ -34,6 +46,7 @@ const FAILURE_TEXT: Record<DialFailure, string> = {
   not_found: "name not resolved",
   timeout: "timed out",
   aborted: "aborted",
+  not_allowed: "not allowed by the egress policy",
   failed: "failed",
 };
 
@@ -99,6 +112,36 @@ async function connectOne(
   return conn;
 }
 
+/** Resolves `hostname` to every address (getaddrinfo off-thread, /etc/hosts honoured). */
+async function resolveAll(hostname: string, port: number): Promise<string[]> {
+  let addresses: { address: string }[];
+  try {
+    addresses = await lookup(hostname, { all: true, verbatim: true });
+  } catch (err) {
+    throw new DialError(formatHostPort({ hostname, port }), "not_found", undefined, { cause: err });
+  }
+  if (addresses.length === 0) throw new DialError(formatHostPort({ hostname, port }), "not_found");
+  return addresses.map((a) => a.address);
+}
+
+async function connectFirst(
+  addresses: readonly string[],
+  port: number,
+  signal: AbortSignal,
+  connect: Dialer,
+): Promise<ByteConn> {
+  let last: unknown;
+  for (const address of addresses) {
+    try {
+      return await connect(address, port, signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      last = err;
+    }
+  }
+  throw last;
+}
+
 /**
  * The default dialer: TCP with `setNoDelay(true)`. A name is resolved without
  * blocking the event loop (`node:dns` runs getaddrinfo off-thread, honouring
@@ -111,23 +154,76 @@ export async function dialTcpTarget(
 ): Promise<ByteConn> {
   if (isIpLiteral(hostname)) return await connectOne(hostname, port, signal);
   signal.throwIfAborted();
-  let addresses: { address: string }[];
-  try {
-    addresses = await lookup(hostname, { all: true, verbatim: true });
-  } catch (err) {
-    throw new DialError(formatHostPort({ hostname, port }), "not_found", undefined, { cause: err });
-  }
-  if (addresses.length === 0) throw new DialError(formatHostPort({ hostname, port }), "not_found");
-  let last: unknown;
-  for (const { address } of addresses) {
-    try {
-      return await connectOne(address, port, signal);
-    } catch (err) {
-      if (signal.aborted) throw err;
-      last = err;
+  return await connectFirst(await resolveAll(hostname, port), port, signal, connectOne);
+}
+
+/** A target refused by the egress policy, for the `egress_denied` event. */
+export interface EgressDenial {
+  /** `host:port` as the client asked for it. */
+  target: string;
+  /** The refused address a name resolved to; `undefined` when refused before DNS. */
+  address: string | undefined;
+  /** The rule or protection that refused it. */
+  rule: string;
+}
+
+/** Options for {@link egressDialer}. */
+export interface EgressDialerOptions {
+  policy: EgressPolicy;
+  /** This process's listeners and interface addresses, asked at each dial. */
+  hostInfo: () => EgressHostInfo;
+  /** Called once per refused dial (log `egress_denied` here). */
+  onDenied: (denial: EgressDenial) => void;
+  /** Dials an address that passed. @default dialTcpTarget */
+  dial?: Dialer | undefined;
+  /** Resolves a name to its addresses. @default getaddrinfo through node:dns */
+  resolve?: ((hostname: string, port: number) => Promise<string[]>) | undefined;
+}
+
+/**
+ * A {@link Dialer} that enforces an egress policy: the name is checked before
+ * DNS, every resolved address after it, and only addresses that passed are
+ * dialled (the exact address, so there is no second resolution an attacker's
+ * DNS could answer differently). A refusal rejects with reason `not_allowed`.
+ */
+export function egressDialer(options: EgressDialerOptions): Dialer {
+  const { policy } = options;
+  const inner = options.dial ?? dialTcpTarget;
+  const resolve = options.resolve ?? resolveAll;
+  return async (hostname, port, signal) => {
+    const target = formatHostPort({ hostname, port });
+    const refuse = (rule: string, address: string | undefined): DialError => {
+      options.onDenied({ target, address, rule });
+      const detail = address === undefined || address === hostname
+        ? `rule ${JSON.stringify(rule)}`
+        : `${address}, rule ${JSON.stringify(rule)}`;
+      return new DialError(target, "not_allowed", detail);
+    };
+    const literal = parseIp(hostname);
+    if (literal !== undefined) {
+      const d = checkEgressAddress(policy, options.hostInfo(), undefined, literal, port);
+      if (!d.allowed) throw refuse(d.rule, hostname);
+      return await inner(hostname, port, signal);
     }
-  }
-  throw last;
+    const early = checkEgressName(policy, hostname, port);
+    if (early !== undefined && !early.allowed) throw refuse(early.rule, undefined);
+    signal.throwIfAborted();
+    const addresses = await resolve(hostname, port);
+    signal.throwIfAborted();
+    const info = options.hostInfo();
+    const passed: string[] = [];
+    let denied: { address: string; rule: string } | undefined;
+    for (const address of addresses) {
+      const d = checkEgressAddress(policy, info, hostname, address, port);
+      if (d.allowed) passed.push(address);
+      else denied ??= { address, rule: d.rule };
+    }
+    if (passed.length === 0) {
+      if (denied === undefined) throw new DialError(target, "not_found");
+      throw refuse(denied.rule, denied.address);
+    }
+    return await connectFirst(passed, port, signal, inner);
+  };
 }
 
 /** Options for {@link dialTarget}. */

@@ -10,7 +10,8 @@ import { errorMessage, type Logger } from "../observability/log.ts";
 import type { HostPort } from "../transport/conn.ts";
 import { formatHostPort, parseHostPort } from "../transport/conn.ts";
 import type { ByteCounters } from "./_counted_conn.ts";
-import type { Dialer } from "./dial.ts";
+import { type Dialer, egressDialer } from "./dial.ts";
+import { compileEgressPolicy, egressAllowsAll, type EgressPolicy } from "./egress_policy.ts";
 import { ProxyLatency } from "./proxy_latency.ts";
 import { serveProxyConnection } from "./serve_proxy_connection.ts";
 
@@ -46,6 +47,7 @@ export class ForwardProxy implements AsyncDisposable {
   readonly latency: ProxyLatency = new ProxyLatency();
   readonly #listener: Deno.TcpListener;
   #config: ProxyConfig;
+  #egress: EgressPolicy;
   readonly #log: Logger;
   readonly #dial: Dialer | undefined;
   readonly #abort = new AbortController();
@@ -62,8 +64,22 @@ export class ForwardProxy implements AsyncDisposable {
     this.#listener = listener;
     this.addr = { hostname: listener.addr.hostname, port: listener.addr.port };
     this.#config = config;
+    this.#egress = compileEgressPolicy(config.egress, { protect: false });
     this.#log = options.log;
     this.#dial = options.dial;
+  }
+
+  /** The dialer of one connection: the egress policy around the base dialer, when it has rules. */
+  #dialFor(id: string, peer: string): Dialer | undefined {
+    const policy = this.#egress;
+    if (egressAllowsAll(policy)) return this.#dial;
+    return egressDialer({
+      policy,
+      hostInfo: () => ({ own: [], localIps: new Set() }),
+      dial: this.#dial,
+      onDenied: (d) =>
+        this.#log.warn(EVENTS.egress_denied, { component: "proxy", conn: id, peer, ...d }),
+    });
   }
 
   /**
@@ -77,6 +93,7 @@ export class ForwardProxy implements AsyncDisposable {
       );
     }
     this.#config = next;
+    this.#egress = compileEgressPolicy(next.egress, { protect: false });
   }
 
   /** A snapshot of the counters. */
@@ -134,6 +151,7 @@ export class ForwardProxy implements AsyncDisposable {
         continue;
       }
       const id = `p${this.#nextId++}`;
+      const dial = this.#dialFor(id, formatHostPort(conn.remoteAddr));
       const task = serveProxyConnection(conn, {
         config: this.#config,
         log: this.#log,
@@ -141,7 +159,8 @@ export class ForwardProxy implements AsyncDisposable {
         signal: this.#abort.signal,
         counters: this.#counters,
         latency: this.latency,
-        ...(this.#dial ? { dial: this.#dial } : {}),
+        ...(dial ? { dial } : {}),
+        ...(egressAllowsAll(this.#egress) ? {} : { udpRefused: "the egress policy has rules" }),
       });
       this.#tasks.add(task);
       task.finally(() => this.#tasks.delete(task));

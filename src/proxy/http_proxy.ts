@@ -292,6 +292,7 @@ export async function lingerClose(conn: ByteConn, reader: BufferedReader): Promi
 }
 
 function dialFailureStatus(err: DialError): number {
+  if (err.reason === "not_allowed") return 403; // the egress policy (src/proxy/egress_policy.ts)
   return err.reason === "timeout" ? 504 : 502;
 }
 

@@ -22,6 +22,12 @@ export interface ProxyContext {
   id: string;
   /** Opens target connections. @default dialTcpTarget */
   dial?: Dialer;
+  /**
+   * Why SOCKS5 UDP ASSOCIATE is refused (reply 0x02, `egress_denied`): its
+   * datagrams would bypass the egress policy that `dial` enforces.
+   * @default allowed when `udp.enabled`
+   */
+  udpRefused?: string | undefined;
   /** Aborting closes the connection and everything it opened. */
   signal?: AbortSignal;
   /** Shared byte counters (the listener's stats) to add this connection's bytes to. */

@@ -43,6 +43,7 @@ const DIAL_REPLY: Record<DialFailure, ReplyCode> = {
   not_found: REPLY.host_unreachable,
   timeout: REPLY.ttl_expired,
   aborted: REPLY.general_failure,
+  not_allowed: REPLY.not_allowed,
   failed: REPLY.general_failure,
 };
 
@@ -141,6 +142,18 @@ export async function serveSocks5(s: ConnState): Promise<void> {
     } else if (req.command === CMD_UDP_ASSOCIATE) {
       if (!config.udp.enabled) {
         s.error = "Cannot associate UDP: UDP is disabled on this proxy";
+        await tryWrite(client, encodeReply(REPLY.not_allowed));
+        return;
+      }
+      if (ctx.udpRefused !== undefined) {
+        s.error = `Cannot associate UDP: ${ctx.udpRefused}`;
+        ctx.log.warn(EVENTS.egress_denied, {
+          component: "proxy",
+          conn: ctx.id,
+          peer: s.peer,
+          target: s.target,
+          rule: `udp associate: ${ctx.udpRefused}`,
+        });
         await tryWrite(client, encodeReply(REPLY.not_allowed));
         return;
       }

@@ -90,6 +90,9 @@ export async function startWmproxyTunnel(options: WmproxyTunnelOptions): Promise
     TOKEN,
     "--state-dir",
     stateDir,
+    // The origins are on loopback, which the server refuses by default.
+    "--allow-egress",
+    "127.0.0.0/8",
     "--log-format",
     "json",
     "--log-level",

@@ -354,6 +354,17 @@ export function startEchoServer(tag?: string): { port: number; close(): Promise<
   return { port: listener.addr.port, close: async () => (listener.close(), await loop) };
 }
 
+/**
+ * Tunnel server flags that let clients' proxy traffic reach loopback origins
+ * (the server refuses loopback by default: `src/proxy/egress_policy.ts`).
+ */
+export const ALLOW_LOOPBACK_EGRESS: readonly string[] = [
+  "--allow-egress",
+  "127.0.0.0/8",
+  "--allow-egress",
+  "::1",
+];
+
 /** A tunnel server started for a test, with what clients need to reach it. */
 export interface TunnelServer {
   proc: WmproxyProcess;

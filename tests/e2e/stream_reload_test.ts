@@ -92,7 +92,15 @@ admin:
     - { listen: "${newB}", protocol: tcp, target: "127.0.0.1:${b.port}" }
     - { listen: "127.0.0.1:0", protocol: tcp, target: "127.0.0.1:${c.port}" }`),
     );
-    const answer = await curl(["-X", "POST", `http://${admin}/api/reload`]);
+    const answer = await curl([
+      "-X",
+      "POST",
+      "-H",
+      "content-type: application/json",
+      "-d",
+      "{}",
+      `http://${admin}/api/reload`,
+    ]);
     const result = JSON.parse(answer.stdout);
     assert.equal(result.ok, true, answer.stdout);
     assert.deepEqual(result.report.updated, ["stream"]);
@@ -140,7 +148,15 @@ Deno.test("stream reload: a listener that cannot be bound is reported and the re
     yaml(`${serverA}
     - { listen: "127.0.0.1:${busy.addr.port}", protocol: tcp, target: "127.0.0.1:${a.port}" }`),
   );
-  const answer = await curl(["-X", "POST", `http://${admin}/api/reload`]);
+  const answer = await curl([
+    "-X",
+    "POST",
+    "-H",
+    "content-type: application/json",
+    "-d",
+    "{}",
+    `http://${admin}/api/reload`,
+  ]);
   const result = JSON.parse(answer.stdout);
   assert.equal(result.ok, false, answer.stdout);
   assert.equal(result.errors.length, 1);

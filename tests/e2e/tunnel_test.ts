@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  ALLOW_LOOPBACK_EGRESS,
   curl,
   startBlackholeRelay,
   startOrigin,
@@ -23,6 +24,7 @@ Deno.test("tunnel: curl through client → server for HTTP, CONNECT and SOCKS5 w
   const server = await startTunnelServer([
     "--mode",
     "server",
+    ...ALLOW_LOOPBACK_EGRESS,
     "--listen",
     "127.0.0.1:0",
     "--token",
@@ -100,6 +102,7 @@ Deno.test("tunnel: a three-node relay chain A → B → C carries HTTP and CONNE
   const c = await startTunnelServer([
     "--mode",
     "server",
+    ...ALLOW_LOOPBACK_EGRESS,
     "--listen",
     "127.0.0.1:0",
     "--token",
@@ -124,7 +127,7 @@ client:
   tls: { ca: "${c.caFile}" }
 `,
   );
-  const b = await startTunnelServer(["-c", bConfig]);
+  const b = await startTunnelServer(["-c", bConfig, ...ALLOW_LOOPBACK_EGRESS]);
   await using _b = b.proc;
   await b.proc.waitForEvent("tunnel_connected");
   await using a = startTunnelClient(b, "token-of-a-123", []);
@@ -145,6 +148,7 @@ Deno.test("tunnel: a wrong token fails on both sides with a message that says wh
   const server = await startTunnelServer([
     "--mode",
     "server",
+    ...ALLOW_LOOPBACK_EGRESS,
     "--listen",
     "127.0.0.1:0",
     "--token",
@@ -177,6 +181,7 @@ Deno.test("tunnel: a client that trusts another CA fails with advice, and the se
   const server = await startTunnelServer([
     "--mode",
     "server",
+    ...ALLOW_LOOPBACK_EGRESS,
     "--listen",
     "127.0.0.1:0",
     "--token",
@@ -211,6 +216,7 @@ Deno.test("tunnel: a plain client against a TLS server fails on both sides with 
   const server = await startTunnelServer([
     "--mode",
     "server",
+    ...ALLOW_LOOPBACK_EGRESS,
     "--listen",
     "127.0.0.1:0",
     "--token",
@@ -242,6 +248,7 @@ Deno.test("tunnel: pinned certificate and insecure mode connect; a wrong pin is 
   const server = await startTunnelServer([
     "--mode",
     "server",
+    ...ALLOW_LOOPBACK_EGRESS,
     "--listen",
     "127.0.0.1:0",
     "--token",
@@ -302,6 +309,7 @@ Deno.test("tunnel: after the server is killed (SIGKILL) and restarted, the clien
   const first = await startTunnelServer([
     "--mode",
     "server",
+    ...ALLOW_LOOPBACK_EGRESS,
     "--listen",
     "127.0.0.1:0",
     "--token",
@@ -319,6 +327,7 @@ Deno.test("tunnel: after the server is killed (SIGKILL) and restarted, the clien
   const again = await startTunnelServer([
     "--mode",
     "server",
+    ...ALLOW_LOOPBACK_EGRESS,
     "--listen",
     first.addr,
     "--token",
@@ -348,7 +357,7 @@ server:
   heartbeat_timeout: 1s
 `,
   );
-  const server = await startTunnelServer(["-c", serverConfig]);
+  const server = await startTunnelServer(["-c", serverConfig, ...ALLOW_LOOPBACK_EGRESS]);
   await using _s = server.proc;
   await using link = startBlackholeRelay(server.addr);
   const clientConfig = await writeConfig(
@@ -408,7 +417,7 @@ server:
     - { name: beta, token: "beta-token-4567" }
 `,
   );
-  const server = await startTunnelServer(["-c", config]);
+  const server = await startTunnelServer(["-c", config, ...ALLOW_LOOPBACK_EGRESS]);
   await using _s = server.proc;
   const clients = ["alpha-token-123", "beta-token-4567"].map((token) =>
     startTunnelClient(server, token, [])
@@ -430,6 +439,7 @@ Deno.test("tunnel: SIGTERM stops server and client gracefully with exit 0", asyn
   const server = await startTunnelServer([
     "--mode",
     "server",
+    ...ALLOW_LOOPBACK_EGRESS,
     "--listen",
     "127.0.0.1:0",
     "--token",
@@ -450,6 +460,7 @@ Deno.test("tunnel: --names goes into the generated certificate, and a later mism
   const first = await startTunnelServer([
     "--mode",
     "server",
+    ...ALLOW_LOOPBACK_EGRESS,
     "--listen",
     "127.0.0.1:0",
     "--token",
@@ -465,6 +476,7 @@ Deno.test("tunnel: --names goes into the generated certificate, and a later mism
   await using again = startWmproxy([
     "--mode",
     "server",
+    ...ALLOW_LOOPBACK_EGRESS,
     "--listen",
     "127.0.0.1:0",
     "--token",

@@ -223,6 +223,9 @@ function serverArgs(dir: string, listen: string, logLevel: string): string[] {
     TOKEN,
     "--state-dir",
     dir,
+    // The echo and origin servers are on loopback, which the server refuses by default.
+    "--allow-egress",
+    "127.0.0.0/8",
     "--http",
     "127.0.0.1:0",
     "--log-level",

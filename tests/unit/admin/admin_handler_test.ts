@@ -1,5 +1,17 @@
 import assert from "node:assert/strict";
-import { createAdminHandler, renderMetrics, type StatusSnapshot } from "@/admin/mod.ts";
+import {
+  adminHostMatcher,
+  createAdminHandler,
+  renderMetrics,
+  type StatusSnapshot,
+} from "@/admin/mod.ts";
+
+/** A POST as the CLI sends it. */
+const JSON_POST = {
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: "{}",
+} satisfies RequestInit;
 
 const SNAPSHOT: StatusSnapshot = {
   version: "9.9.9",
@@ -79,12 +91,12 @@ Deno.test("createAdminHandler() checks methods: a GET never stops or reloads", a
   const { h, calls } = handler();
   assert.equal((await h(new Request("http://x/api/stop"))).status, 405);
   assert.equal((await h(new Request("http://x/api/reload"))).status, 405);
-  assert.equal((await h(new Request("http://x/api/status", { method: "POST" }))).status, 405);
+  assert.equal((await h(new Request("http://x/api/status", JSON_POST))).status, 405);
   assert.deepEqual(calls, { reload: 0, stop: 0 });
-  const failed = await h(new Request("http://x/api/reload", { method: "POST" }));
+  const failed = await h(new Request("http://x/api/reload", JSON_POST));
   assert.equal(failed.status, 422);
   assert.deepEqual((await failed.json()).errors, ["proxy.bind: bad"]);
-  const stop = await h(new Request("http://x/api/stop", { method: "POST" }));
+  const stop = await h(new Request("http://x/api/stop", JSON_POST));
   assert.equal(stop.status, 200);
   await new Promise((r) => setTimeout(r, 0));
   assert.deepEqual(calls, { reload: 1, stop: 1 });
@@ -100,8 +112,8 @@ Deno.test("createAdminHandler() with a token needs Authorization: Bearer on ever
   }
   const wrong = await h(
     new Request("http://x/api/stop", {
-      method: "POST",
-      headers: { authorization: "Bearer s3cret-tokeN" },
+      ...JSON_POST,
+      headers: { authorization: "Bearer s3cret-tokeN", "content-type": "application/json" },
     }),
   );
   assert.equal(wrong.status, 401);
@@ -112,6 +124,157 @@ Deno.test("createAdminHandler() with a token needs Authorization: Bearer on ever
   );
   assert.equal(ok.status, 200);
   await ok.body?.cancel();
+});
+
+Deno.test("adminHostMatcher() accepts the bound address, loopback names and admin.hosts", () => {
+  const cases: [bound: string, port: number, extra: string[], host: string | null, ok: boolean][] =
+    [
+      ["127.0.0.1", 8837, [], "127.0.0.1:8837", true],
+      ["127.0.0.1", 8837, [], "localhost:8837", true],
+      ["127.0.0.1", 8837, [], "LOCALHOST.:8837", true],
+      ["127.0.0.1", 8837, [], "[::1]:8837", true],
+      ["127.0.0.1", 8837, [], "localhost:8838", false],
+      ["127.0.0.1", 8837, [], "localhost", false],
+      ["127.0.0.1", 8837, [], "evil.example", false],
+      ["127.0.0.1", 8837, [], "evil.example:8837", false],
+      ["127.0.0.1", 8837, [], "127.0.0.1.evil.example:8837", false],
+      ["127.0.0.1", 8837, [], "", false],
+      ["127.0.0.1", 8837, [], null, false],
+      ["::1", 9000, [], "[::1]:9000", true],
+      ["0.0.0.0", 9000, [], "0.0.0.0:9000", true],
+      ["0.0.0.0", 9000, [], "10.0.0.5:9000", false],
+      ["0.0.0.0", 9000, ["10.0.0.5:9000"], "10.0.0.5:9000", true],
+      ["0.0.0.0", 9000, ["10.0.0.5:9000"], "10.0.0.5:9001", false],
+      ["0.0.0.0", 9000, ["admin.example.com"], "admin.example.com", true],
+      ["0.0.0.0", 9000, ["admin.example.com"], "Admin.Example.Com:443", true],
+      ["0.0.0.0", 9000, ["admin.example.com"], "x.admin.example.com", false],
+      ["127.0.0.1", 80, [], "localhost", true],
+    ];
+  for (const [bound, port, extra, host, ok] of cases) {
+    const m = adminHostMatcher({ hostname: bound, port }, bound, extra);
+    assert.equal(m(host), ok, `${bound}:${port} ${JSON.stringify(extra)} Host ${host}`);
+  }
+  const named = adminHostMatcher({ hostname: "127.0.0.1", port: 7000 }, "admin.lan");
+  assert.equal(named("admin.lan:7000"), true, "the configured listen name");
+});
+
+Deno.test("createAdminHandler() answers only its operator: Host, Origin, Sec-Fetch-Site, Content-Type", async () => {
+  const calls = { stop: 0 };
+  const h = createAdminHandler({
+    token: undefined,
+    acceptHost: adminHostMatcher({ hostname: "127.0.0.1", port: 8837 }, "127.0.0.1"),
+    status: () => SNAPSHOT,
+    reload: () => Promise.resolve({ ok: true, message: "applied" }),
+    stop: () => calls.stop++,
+  });
+  const req = (host: string, init: RequestInit & { headers?: Record<string, string> } = {}) =>
+    new Request("http://127.0.0.1:8837/api/stop", {
+      ...init,
+      headers: { host, ...(init.headers ?? {}) },
+    });
+  const cases: [what: string, request: Request, status: number][] = [
+    [
+      "foreign Host, GET",
+      new Request("http://x/api/status", { headers: { host: "evil.example" } }),
+      421,
+    ],
+    ["foreign Host, JSON POST", req("evil.example:8837", JSON_POST), 421],
+    [
+      "form POST",
+      req("127.0.0.1:8837", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: "a=1",
+      }),
+      415,
+    ],
+    [
+      "text/plain POST",
+      req("127.0.0.1:8837", {
+        method: "POST",
+        headers: { "content-type": "text/plain" },
+        body: "{}",
+      }),
+      415,
+    ],
+    ["POST without a type", req("127.0.0.1:8837", { method: "POST", body: "{}" }), 415],
+    [
+      "cross-site Origin",
+      req("127.0.0.1:8837", {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: "http://evil.example" },
+        body: "{}",
+      }),
+      403,
+    ],
+    [
+      "cross-site form with Origin",
+      req("127.0.0.1:8837", {
+        method: "POST",
+        headers: { "content-type": "text/plain", origin: "http://evil.example" },
+        body: "x",
+      }),
+      403,
+    ],
+    [
+      "Origin null",
+      req("127.0.0.1:8837", {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: "null" },
+        body: "{}",
+      }),
+      403,
+    ],
+    [
+      "other port's Origin",
+      req("localhost:8837", {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: "http://localhost:8080" },
+        body: "{}",
+      }),
+      403,
+    ],
+    [
+      "Sec-Fetch-Site cross-site",
+      req("127.0.0.1:8837", {
+        method: "POST",
+        headers: { "content-type": "application/json", "sec-fetch-site": "cross-site" },
+        body: "{}",
+      }),
+      403,
+    ],
+    [
+      "Sec-Fetch-Site same-site",
+      req("127.0.0.1:8837", {
+        method: "POST",
+        headers: { "content-type": "application/json", "sec-fetch-site": "same-site" },
+        body: "{}",
+      }),
+      403,
+    ],
+  ];
+  for (const [what, request, status] of cases) {
+    const r = await h(request);
+    assert.equal(r.status, status, `${what}: ${await r.text()}`);
+  }
+  assert.equal(calls.stop, 0, "nothing above stopped the process");
+  const sameOrigin = await h(req("localhost:8837", {
+    method: "POST",
+    headers: {
+      "content-type": "application/json; charset=utf-8",
+      origin: "http://localhost:8837",
+      "sec-fetch-site": "same-origin",
+    },
+    body: "{}",
+  }));
+  assert.equal(sameOrigin.status, 200, await sameOrigin.text());
+  const cli = await h(req("127.0.0.1:8837", JSON_POST));
+  assert.equal(cli.status, 200, await cli.text());
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(calls.stop, 2);
+  const page = await h(new Request("http://x/", { headers: { host: "localhost:8837" } }));
+  assert.equal(page.status, 200);
+  await page.body?.cancel();
 });
 
 Deno.test("renderMetrics() leaves out sections that do not run", () => {

@@ -18,6 +18,7 @@ export function testConfig(
   return {
     bind: "127.0.0.1:0",
     allow_open: false,
+    egress: { allow: [], deny: [], default: "allow" },
     protocols: ["http", "https", "socks5"],
     users: [],
     via: false,

@@ -506,6 +506,40 @@ Deno.test("socks5 UDP: UDP ASSOCIATE is refused with 0x02 when udp is disabled",
   conn.close();
 });
 
+Deno.test("socks5 egress: a denied target gets 0x02 and no dial; UDP ASSOCIATE is refused while rules are set", async () => {
+  await using origin = startOrigin("A");
+  const dialled: string[] = [];
+  await using p = await startTestProxy(
+    testConfig({ egress: { allow: [], deny: [`127.0.0.1:${origin.port}`], default: "allow" } }),
+    {
+      dial: (host, port, signal) => {
+        dialled.push(`${host}:${port}`);
+        return dialTcpTarget(host, port, signal);
+      },
+    },
+  );
+  const target = { hostname: "127.0.0.1", port: origin.port };
+  const denied = await socksRequest(p.port, CMD_CONNECT, target);
+  assert.equal(denied.reply?.command, REPLY.not_allowed);
+  denied.conn.close();
+  const e = await p.waitForEvent("egress_denied");
+  assert.equal(e.target, `127.0.0.1:${origin.port}`);
+  assert.equal(e.rule, `127.0.0.1:${origin.port}`);
+  assert.deepEqual(dialled, [], "nothing was dialled");
+  assert.equal(origin.requests.length, 0);
+  const udp = await socksRequest(p.port, CMD_UDP_ASSOCIATE, { hostname: "0.0.0.0", port: 0 });
+  assert.equal(udp.reply?.command, REPLY.not_allowed);
+  udp.conn.close();
+  await p.waitForEvent("egress_denied", (l) => String(l.rule).startsWith("udp associate"));
+  const other = await socksRequest(p.port, CMD_CONNECT, { hostname: "localhost", port: 1 });
+  assert.equal(other.reply?.command, REPLY.connection_refused, "allowed, dialled, refused");
+  other.conn.close();
+  assert.ok(dialled.length > 0, "an allowed target is dialled");
+  for (const d of dialled) {
+    assert.match(d, /^(127\.0\.0\.1|::1):1$/, "the resolved address is dialled, not the name");
+  }
+});
+
 Deno.test("socks5: a disabled protocol gets method 0xFF, a close and a log line", async () => {
   await using p = await startTestProxy(testConfig({ protocols: ["http", "https"] }));
   const conn = await connect(p.port);
