@@ -43,7 +43,7 @@ http:
       servers:
         - { addr: "127.0.0.1:${a.port}", max_fails: 1, fail_timeout: 30s }
         - "127.0.0.1:${b.port}"
-      health_check: { type: tcp, interval: 200ms, timeout: 200ms, fall: 1, rise: 1 }
+      health_check: { type: tcp, interval: 1s, timeout: 1s, fall: 1, rise: 1 }
   servers:
     - listen: ["127.0.0.1:0"]
       server_names: [site.test]
@@ -68,13 +68,25 @@ http:
   assert.equal(b.seen.at(-1)?.host, "site.test", "Host preserved");
   assert.equal(b.seen.at(-1)?.["x-forwarded-for"], "127.0.0.1");
   await a[Symbol.asyncDispose](); // killed mid-test
-  for (let i = 0; i < 6; i++) {
-    const r = await curl(["-i", `http://${addr}/y`]);
-    assert.match(r.stdout, /^HTTP\/1\.1 200/);
+  const deadA = `127.0.0.1:${a.port}`;
+  const liveB = `127.0.0.1:${b.port}`;
+  // Whichever notices first (a failed request, max_fails 1, or the active
+  // check) marks A down; until then a request to A is retried on B. Either
+  // way every request succeeds.
+  const getB = async (path: string) => {
+    const r = await curl(["-i", `http://${addr}${path}`]);
+    assert.match(r.stdout, /^HTTP\/1\.1 200/, `${path}: ${r.stdout}${r.stderr}`);
     assert.match(r.stdout, /x-via: wmproxy/i);
-    assert.ok(r.stdout.endsWith("B /y"));
+    assert.ok(r.stdout.endsWith(`B ${path}`), `${path} answered by B: ${r.stdout}`);
+  };
+  for (let i = 0; i < 6; i++) await getB(`/y${i}`);
+  await p.waitForEvent("upstream_peer_down", { upstream: "app", peer: deadA });
+  // Once down, A is no longer chosen: each request goes to B on the first try.
+  for (let i = 0; i < 6; i++) {
+    await getB(`/z${i}`);
+    const e = await p.waitForEvent("http_access", { uri: `/z${i}` });
+    assert.equal(e.upstream_addr, liveB, `/z${i} tried only B`);
   }
-  await p.waitForEvent("http_upstream_error", { upstream: `127.0.0.1:${a.port}` });
 });
 
 Deno.test("reverse proxy: TLS with two names and two certificates (SNI) and HTTP/2", async () => {
