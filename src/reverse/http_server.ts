@@ -35,6 +35,7 @@ import { createHttpCore, type HttpCore } from "./handler.ts";
 import { type FrontOptions, serveFrontConnection } from "./http_front.ts";
 import { selectServer } from "./router.ts";
 import { UpstreamPool } from "./upstream_pool.ts";
+import { createUpstreamFetch } from "./upstream_fetch.ts";
 
 /** Time allowed for a TLS client to send its ClientHello on an SNI-routed address. */
 export const CLIENT_HELLO_TIMEOUT_MS = 10_000;
@@ -195,9 +196,10 @@ export async function startHttpSection(
 ): Promise<HttpSection> {
   const log = options.log.child({ component: "http" });
   const stop = new AbortController();
-  const client = Deno.createHttpClient({ allowHost: true });
-  const fetchWithPool: FetchLike = (input, init) => fetch(input, { ...init, client });
   const pool = new UpstreamPool();
+  // The full handler's upstream requests share the fast path's pool and, unlike
+  // the runtime's fetch, add no headers of their own (src/reverse/upstream_fetch.ts).
+  const fetchWithPool: FetchLike = createUpstreamFetch({ pool });
   const latency = new Map<string, Histogram>();
   const observe = (listen: string | undefined, seconds: number) => {
     const key = listen ?? "-";
@@ -424,7 +426,6 @@ export async function startHttpSection(
     stop.abort();
     await internal?.shutdown().catch(() => {});
     pool.close();
-    client.close();
     throw err;
   }
   for (const g of groups.values()) g.group.start();
@@ -437,7 +438,6 @@ export async function startHttpSection(
       await internal?.shutdown().catch(() => {});
       pool.close();
       for (const g of groups.values()) await g.group.close().catch(() => {});
-      client.close();
     })();
     return closing;
   };

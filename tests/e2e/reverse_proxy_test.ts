@@ -261,3 +261,75 @@ Deno.test("cli: wmproxy file-server and reverse-proxy subcommands", async () => 
   const rpAddr = await rp.listeningAddr("http");
   assert.equal((await curl([`http://${rpAddr}/q`])).stdout, "O /q");
 });
+
+Deno.test("reverse proxy: the origin sees the client's headers and the client the origin's bytes on the slow path", async () => {
+  await using dir = await tempDir();
+  const gzip = new Uint8Array(
+    await new Response(
+      new Blob(["compressed hello"]).stream().pipeThrough(new CompressionStream("gzip")),
+    ).arrayBuffer(),
+  );
+  const seen: { headers: [string, string][]; body: string }[] = [];
+  const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    seen.push({ headers: [...req.headers], body: await req.text() });
+    return new Response(gzip, { headers: { "content-encoding": "gzip" } });
+  });
+  try {
+    const file = await writeConfig(
+      dir.path,
+      "slow.yaml",
+      `
+http:
+  servers:
+    - listen: ["127.0.0.1:0"]
+      locations: [{ path: /, proxy_pass: "http://127.0.0.1:${origin.addr.port}" }]
+`,
+    );
+    await using p = startWmproxy(["-c", file]);
+    const addr = await p.listeningAddr("http");
+    // A chunked body takes the full handler (the slow path). No Accept and no
+    // User-Agent from the client; an Accept-Encoding of its own.
+    const out = `${dir.path}/body`;
+    const r = await curl([
+      "-v",
+      "-o",
+      out,
+      "-H",
+      "User-Agent:",
+      "-H",
+      "Accept:",
+      "-H",
+      "Accept-Encoding: gzip, br",
+      "-H",
+      "X-Client: 1",
+      "-H",
+      "Transfer-Encoding: chunked",
+      "--data-binary",
+      "hello origin",
+      `http://${addr}/echo?a=1`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await Deno.readFile(out), gzip, "the origin's compressed bytes, unchanged");
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]!.body, "hello origin");
+    // What curl sent ("> name: value" lines of -v), and what the origin saw.
+    const framing = new Set(["content-length", "transfer-encoding"]);
+    const sent = r.stderr.split(/\r?\n/).filter((l) => /^> [^:\s]+: /.test(l)).map((l) => {
+      const at = l.indexOf(": ");
+      return [l.slice(2, at).toLowerCase(), l.slice(at + 2)] as [string, string];
+    }).filter(([name]) => !framing.has(name));
+    const got = seen[0]!.headers.filter(([name]) => !framing.has(name));
+    const forwarded = got.filter(([name]) => name.startsWith("x-forwarded-"));
+    assert.deepEqual(
+      Object.fromEntries(forwarded),
+      { "x-forwarded-for": "127.0.0.1", "x-forwarded-proto": "http", "x-forwarded-host": addr },
+    );
+    assert.deepEqual(
+      got.filter(([name]) => !name.startsWith("x-forwarded-")).sort(),
+      sent.sort(),
+      "the origin sees exactly the client's headers (besides framing and X-Forwarded-*)",
+    );
+  } finally {
+    await origin.shutdown();
+  }
+});
