@@ -54,6 +54,8 @@ export interface UpstreamFetchOptions {
   pool: UpstreamPool;
   /** Longest connect; the caller's `signal` usually ends it sooner. @default 60000 */
   connectTimeoutMs?: number;
+  /** Extra CA certificates (PEM) trusted for `https:` upstreams besides the system's. */
+  caCerts?: readonly string[];
 }
 
 /** A parsed `http(s)://authority/path?query` request URL, the path kept byte for byte. */
@@ -281,6 +283,7 @@ export function createUpstreamFetch(options: UpstreamFetchOptions): FetchLike {
       const tls = await Deno.startTls(tcp as Deno.TcpConn, {
         hostname: target.hostname,
         alpnProtocols: ["http/1.1"],
+        ...(options.caCerts === undefined ? {} : { caCerts: [...options.caCerts] }),
       });
       await tls.handshake();
       return upstreamConn(target.key, tls);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createUpstreamFetch } from "@/reverse/upstream_fetch.ts";
 import { UpstreamPool } from "@/reverse/upstream_pool.ts";
 import { DialError } from "@/proxy/dial.ts";
+import { generateCertificates } from "@/tls/mod.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -219,5 +220,29 @@ Deno.test("upstreamFetch() rejects with the signal's reason and with a DialError
     await assert.rejects(fetch(`http://127.0.0.1:${port}/`, {}), DialError);
   } finally {
     pool.close();
+  }
+});
+
+Deno.test("upstreamFetch() speaks HTTP/1.1 over TLS to an https: upstream and keeps the connection", async () => {
+  const g = await generateCertificates({ names: ["localhost"] });
+  const seen: [string, string][][] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert: g.server.cert, key: g.server.key, onListen() {} },
+    (req) => {
+      seen.push([...req.headers]);
+      return new Response(`tls ${new URL(req.url).pathname}`);
+    },
+  );
+  const pool = new UpstreamPool();
+  try {
+    const fetch = createUpstreamFetch({ pool, caCerts: [g.ca.cert] });
+    const url = `https://localhost:${server.addr.port}`;
+    assert.equal(await (await fetch(`${url}/a`, { headers: { "x-a": "1" } })).text(), "tls /a");
+    assert.equal(await (await fetch(`${url}/b`, {})).text(), "tls /b");
+    assert.deepEqual(seen[0], [["host", `localhost:${server.addr.port}`], ["x-a", "1"]]);
+    assert.equal(pool.size, 1, "one kept TLS connection");
+  } finally {
+    pool.close();
+    await server.shutdown();
   }
 });
