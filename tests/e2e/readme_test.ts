@@ -155,7 +155,7 @@ function runCurl(argv: string[], extra: string[] = []) {
   return curl([...extra, ...argv.slice(1)]);
 }
 
-/** A TCP port nobody listens on right now. */
+/** A TCP port nobody listens on right now (for `@:PORT` mappings, which need a given port). */
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = l.addr.port;
@@ -376,21 +376,19 @@ Deno.test("README: intranet penetration: http by Host, https by SNI, tcp and udp
   const token = "readme-token-0123456789";
   const env = { XDG_STATE_HOME: `${dir.path}/state` };
   const [serverCmd, clientCmd] = RUN.intranet;
-  const httpPort = freePort();
-  const httpsPort = freePort();
   await using server = start(
     replaced(serverCmd, [
       ["0.0.0.0:8091", "127.0.0.1:0"],
       ["$TOKEN", token],
-      ["0.0.0.0:80", `127.0.0.1:${httpPort}`],
-      ["0.0.0.0:443", `127.0.0.1:${httpsPort}`],
+      ["0.0.0.0:80", "127.0.0.1:0"],
+      ["0.0.0.0:443", "127.0.0.1:0"],
     ]),
     { env },
   );
   const listen = await server.listeningAddr("tunnel");
   const identity = await server.waitForEvent("tls_identity");
-  await server.waitForEvent("listening", { component: "http", addr: `127.0.0.1:${httpPort}` });
-  await server.waitForEvent("listening", { component: "https", addr: `127.0.0.1:${httpsPort}` });
+  const httpPort = port(await server.listeningAddr("http"));
+  const httpsPort = port(await server.listeningAddr("https"));
 
   // The LAN services: web, a TLS service with its own certificate, TCP echo, UDP echo.
   await using web = startOrigin("web");
@@ -495,11 +493,10 @@ Deno.test("README: file-server --root ./public --browse serves and lists the dir
   await Deno.mkdir(`${dir.path}/public/docs`, { recursive: true });
   await Deno.writeTextFile(`${dir.path}/public/index.html`, "<h1>home</h1>");
   await Deno.writeTextFile(`${dir.path}/public/docs/notes.txt`, "notes");
-  const listen = `127.0.0.1:${freePort()}`;
-  await using p = start(replaced(RUN.fileServer[0], [["127.0.0.1:8080", listen]]), {
+  await using p = start(replaced(RUN.fileServer[0], [["127.0.0.1:8080", "127.0.0.1:0"]]), {
     cwd: dir.path,
   });
-  await p.waitForEvent("listening", { component: "http", addr: listen });
+  const listen = await p.listeningAddr("http");
   assert.equal((await curl([`http://${listen}/`])).stdout, "<h1>home</h1>");
   assert.match((await curl([`http://${listen}/docs/`])).stdout, /notes\.txt/);
   assert.equal((await curl([`http://${listen}/docs/notes.txt`])).stdout, "notes");
@@ -507,14 +504,13 @@ Deno.test("README: file-server --root ./public --browse serves and lists the dir
 
 Deno.test("README: reverse-proxy --from --to proxies one origin", async () => {
   await using origin = startOrigin("app");
-  const from = `127.0.0.1:${freePort()}`;
   await using p = start(
     replaced(RUN.reverseProxy[0], [
-      ["127.0.0.1:8080", from],
+      ["127.0.0.1:8080", "127.0.0.1:0"],
       ["127.0.0.1:3000", `127.0.0.1:${origin.port}`],
     ]),
   );
-  await p.waitForEvent("listening", { component: "http", addr: from });
+  const from = await p.listeningAddr("http");
   assert.equal((await curl([`http://${from}/some/path`])).stdout, "app /some/path");
 });
 
@@ -534,15 +530,14 @@ Deno.test("README: ws-proxy tcp2wss bridges TCP to a wss:// WebSocket", async ()
     },
   );
   try {
-    const from = `127.0.0.1:${freePort()}`;
     await using p = start(
       replaced(RUN.wsProxy[0], [
-        ["127.0.0.1:2222", from],
+        ["127.0.0.1:2222", "127.0.0.1:0"],
         ["gw.example.com", `localhost:${gw.addr.port}`],
       ]),
       { env: { DENO_CERT: `${dir.path}/ca.pem` } },
     );
-    await p.waitForEvent("listening", { addr: from });
+    const from = String((await p.waitForEvent("listening")).addr);
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: port(from) });
     try {
       await conn.write(new TextEncoder().encode("SSH-2.0-over-wss"));
