@@ -5,14 +5,7 @@
  * @module
  */
 import { type CliOptions, parseCli, UsageError } from "./args.ts";
-import {
-  CHECK_USAGE,
-  CONTROL_USAGE,
-  GEN_CERT_USAGE,
-  INSTALL_SERVICE_USAGE,
-  MAIN_USAGE,
-  WS_PROXY_USAGE,
-} from "./usage.ts";
+import { usageFor } from "./usage.ts";
 import { lowPorts, renderSystemdUnit } from "../service/systemd_unit.ts";
 import { certificateFingerprint, writeIdentity } from "../tls/mod.ts";
 import { DEFAULT_ADMIN_LISTEN, defaultStateDir } from "../config/defaults.ts";
@@ -111,6 +104,7 @@ function applyFlags(cli: CliOptions, input: ConfigInput): ConfigInput {
     }
     if (cli.http !== undefined) server.http_bind = cli.http;
     if (cli.https !== undefined) server.https_bind = cli.https;
+    if (cli.portRange !== undefined) server.port_range = cli.portRange;
     out.server = server;
   }
   if (want.client) {
@@ -512,16 +506,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     throw err;
   }
   if (cli.help || cli.command === "help") {
-    const usage: Partial<Record<string, string>> = {
-      check: CHECK_USAGE,
-      "gen-cert": GEN_CERT_USAGE,
-      "install-service": INSTALL_SERVICE_USAGE,
-      status: CONTROL_USAGE,
-      reload: CONTROL_USAGE,
-      stop: CONTROL_USAGE,
-      "ws-proxy": WS_PROXY_USAGE,
-    };
-    print(usage[cli.command] ?? MAIN_USAGE);
+    print(usageFor(cli.command));
     return 0;
   }
   switch (cli.command) {

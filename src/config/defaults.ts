@@ -58,7 +58,11 @@ export const DEFAULT_CONNECT_WAIT_MS = 5_000;
 export const DEFAULT_TOKEN_PORTS = [{ from: 1024, to: 65535 }] as const;
 export const DEFAULT_TOKEN_DOMAINS: readonly string[] = ["*"];
 export const DEFAULT_MAPPING_HOST = "127.0.0.1";
-export const DEFAULT_PORT_RANGE = { from: 10000, to: 20000 } as const;
+/**
+ * Every unprivileged port, like frp without `allowPorts` (binding below 1024
+ * needs privileges); tokens narrow it with `allow_ports`.
+ */
+export const DEFAULT_PORT_RANGE = { from: 1024, to: 65535 } as const;
 export const DEFAULT_UDP_SESSION_IDLE_MS = 60_000;
 export const DEFAULT_LOCAL_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_ADMIN_LISTEN = "127.0.0.1:8837";

@@ -159,18 +159,24 @@ function readTiming(r: ConfigReader, t: Record<string, unknown>, path: KeyPath) 
 
 const TIMING_KEYS = ["heartbeat_interval", "heartbeat_timeout", "handshake_timeout"];
 
-function readPortRange(r: ConfigReader, value: unknown, path: KeyPath): PortRange | undefined {
+/** `"LO-HI"` or one port (a number or text) as a range within 1-65535; undefined if not one. */
+export function parsePortRange(value: unknown): PortRange | undefined {
   const text = typeof value === "number" ? String(value) : value;
   const m = typeof text === "string" ? /^(\d{1,5})(?:\s*-\s*(\d{1,5}))?$/.exec(text.trim()) : null;
   const from = m ? Number(m[1]) : NaN;
   const to = m ? Number(m[2] ?? m[1]) : NaN;
-  if (!(from >= 1 && to <= 65535 && from <= to)) {
+  return from >= 1 && to <= 65535 && from <= to ? { from, to } : undefined;
+}
+
+function readPortRange(r: ConfigReader, value: unknown, path: KeyPath): PortRange | undefined {
+  const range = parsePortRange(value);
+  if (range === undefined) {
     return r.fail(
       path,
       `expected a port or a range like "10000-20000" within 1-65535, got ${describe(value)}`,
     );
   }
-  return { from, to };
+  return range;
 }
 
 function readTokens(r: ConfigReader, value: unknown, path: KeyPath): TokenInput[] | undefined {

@@ -88,9 +88,10 @@ export interface UpstreamHeaderOptions {
 
 /**
  * The headers to send upstream: hop-by-hop removed, Host preserved or
- * replaced, X-Forwarded-* added, then the request rules. `accept-encoding` is
- * `identity` (Deno's fetch would otherwise decode compressed bodies but keep
- * their `content-encoding`; the edge compresses for the client instead).
+ * replaced, X-Forwarded-* added, then the request rules. Nothing else is
+ * added or changed: `accept-encoding` is the client's, and the response body
+ * passes through as the upstream encoded it (the upstream fetch of
+ * src/reverse/upstream_fetch.ts neither adds headers nor decodes bodies).
  */
 export function upstreamRequestHeaders(
   req: Request,
@@ -102,7 +103,6 @@ export function upstreamRequestHeaders(
     "host",
     options.preserveHost && vars.hostname !== "" ? vars.hostname : options.upstreamHost,
   );
-  headers.set("accept-encoding", "identity");
   if (options.xForwarded) {
     const prior = req.headers.get("x-forwarded-for");
     headers.set("x-forwarded-for", prior ? `${prior}, ${vars.remote_addr}` : vars.remote_addr);

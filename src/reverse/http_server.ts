@@ -38,6 +38,7 @@ import { type FrontOptions, serveFrontConnection } from "./http_front.ts";
 import { selectServer } from "./router.ts";
 import { listenTlsFront, type TlsFrontConnection } from "./tls_front.ts";
 import { UpstreamPool } from "./upstream_pool.ts";
+import { createUpstreamFetch } from "./upstream_fetch.ts";
 
 /** An HTTP/2 connection's idle limit when the keep-alive timeout is 0 (off). */
 const H2_IDLE_FALLBACK_MS = 3_600_000;
@@ -198,9 +199,10 @@ export async function startHttpSection(
 ): Promise<HttpSection> {
   const log = options.log.child({ component: "http" });
   const stop = new AbortController();
-  const client = Deno.createHttpClient({ allowHost: true });
-  const fetchWithPool: FetchLike = (input, init) => fetch(input, { ...init, client });
   const pool = new UpstreamPool();
+  // The full handler's upstream requests share the fast path's pool and, unlike
+  // the runtime's fetch, add no headers of their own (src/reverse/upstream_fetch.ts).
+  const fetchWithPool: FetchLike = createUpstreamFetch({ pool });
   const latency = new Map<string, Histogram>();
   const observe = (listen: string | undefined, seconds: number) => {
     const key = listen ?? "-";
@@ -485,7 +487,6 @@ export async function startHttpSection(
     await internal?.shutdown().catch(() => {});
     await internalHttps?.shutdown().catch(() => {});
     pool.close();
-    client.close();
     throw err;
   }
   for (const g of groups.values()) g.group.start();
@@ -499,7 +500,6 @@ export async function startHttpSection(
       await internalHttps?.shutdown().catch(() => {});
       pool.close();
       for (const g of groups.values()) await g.group.close().catch(() => {});
-      client.close();
     })();
     return closing;
   };

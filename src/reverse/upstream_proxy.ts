@@ -11,6 +11,7 @@
 import type { LocationConfig } from "../config/http_section.ts";
 import type { UpstreamGroup, UpstreamPeer } from "../upstream/mod.ts";
 import { formatHostPort } from "../transport/conn.ts";
+import { DialError } from "../proxy/dial.ts";
 import { EVENTS } from "../observability/events.ts";
 import type { Logger } from "../observability/log.ts";
 import { bufferBody, watchBody } from "./_body.ts";
@@ -74,6 +75,7 @@ type Failure = "connect" | "timeout" | "io";
 
 function classify(err: unknown): Failure {
   if (err instanceof DOMException && err.name === "TimeoutError") return "timeout";
+  if (err instanceof DialError) return err.reason === "timeout" ? "timeout" : "connect";
   const text = `${(err as Error)?.message ?? ""} ${String((err as Error)?.cause ?? "")}`;
   if (/\(Connect\)|connect error|Connection refused|dns error|No route to host/i.test(text)) {
     return "connect";

@@ -253,12 +253,14 @@ export function startWmproxy(
 /** Runs wmproxy to completion (for `check`, `--help`, usage errors). */
 export async function runWmproxy(
   args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const bin = Deno.env.get("WMPROXY_BIN");
   const out = await new Deno.Command(bin ?? Deno.execPath(), {
     args: bin ? args : ["run", "-A", V8_FLAGS_ARG, MAIN, ...args],
     stdin: "null",
-    env: { NO_COLOR: "1" },
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    env: { NO_COLOR: "1", ...(options.env ?? {}) },
   }).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };

@@ -43,7 +43,7 @@ http:
       servers:
         - { addr: "127.0.0.1:${a.port}", max_fails: 1, fail_timeout: 30s }
         - "127.0.0.1:${b.port}"
-      health_check: { type: tcp, interval: 200ms, timeout: 200ms, fall: 1, rise: 1 }
+      health_check: { type: tcp, interval: 1s, timeout: 1s, fall: 1, rise: 1 }
   servers:
     - listen: ["127.0.0.1:0"]
       server_names: [site.test]
@@ -68,13 +68,25 @@ http:
   assert.equal(b.seen.at(-1)?.host, "site.test", "Host preserved");
   assert.equal(b.seen.at(-1)?.["x-forwarded-for"], "127.0.0.1");
   await a[Symbol.asyncDispose](); // killed mid-test
-  for (let i = 0; i < 6; i++) {
-    const r = await curl(["-i", `http://${addr}/y`]);
-    assert.match(r.stdout, /^HTTP\/1\.1 200/);
+  const deadA = `127.0.0.1:${a.port}`;
+  const liveB = `127.0.0.1:${b.port}`;
+  // Whichever notices first (a failed request, max_fails 1, or the active
+  // check) marks A down; until then a request to A is retried on B. Either
+  // way every request succeeds.
+  const getB = async (path: string) => {
+    const r = await curl(["-i", `http://${addr}${path}`]);
+    assert.match(r.stdout, /^HTTP\/1\.1 200/, `${path}: ${r.stdout}${r.stderr}`);
     assert.match(r.stdout, /x-via: wmproxy/i);
-    assert.ok(r.stdout.endsWith("B /y"));
+    assert.ok(r.stdout.endsWith(`B ${path}`), `${path} answered by B: ${r.stdout}`);
+  };
+  for (let i = 0; i < 6; i++) await getB(`/y${i}`);
+  await p.waitForEvent("upstream_peer_down", { upstream: "app", peer: deadA });
+  // Once down, A is no longer chosen: each request goes to B on the first try.
+  for (let i = 0; i < 6; i++) {
+    await getB(`/z${i}`);
+    const e = await p.waitForEvent("http_access", { uri: `/z${i}` });
+    assert.equal(e.upstream_addr, liveB, `/z${i} tried only B`);
   }
-  await p.waitForEvent("http_upstream_error", { upstream: `127.0.0.1:${a.port}` });
 });
 
 Deno.test("reverse proxy: TLS with two names and two certificates (SNI) and HTTP/2", async () => {
@@ -248,4 +260,76 @@ Deno.test("cli: wmproxy file-server and reverse-proxy subcommands", async () => 
   await using rp = startWmproxy(["reverse-proxy", "--from", "127.0.0.1:0", "--to", origin.url]);
   const rpAddr = await rp.listeningAddr("http");
   assert.equal((await curl([`http://${rpAddr}/q`])).stdout, "O /q");
+});
+
+Deno.test("reverse proxy: the origin sees the client's headers and the client the origin's bytes on the slow path", async () => {
+  await using dir = await tempDir();
+  const gzip = new Uint8Array(
+    await new Response(
+      new Blob(["compressed hello"]).stream().pipeThrough(new CompressionStream("gzip")),
+    ).arrayBuffer(),
+  );
+  const seen: { headers: [string, string][]; body: string }[] = [];
+  const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    seen.push({ headers: [...req.headers], body: await req.text() });
+    return new Response(gzip, { headers: { "content-encoding": "gzip" } });
+  });
+  try {
+    const file = await writeConfig(
+      dir.path,
+      "slow.yaml",
+      `
+http:
+  servers:
+    - listen: ["127.0.0.1:0"]
+      locations: [{ path: /, proxy_pass: "http://127.0.0.1:${origin.addr.port}" }]
+`,
+    );
+    await using p = startWmproxy(["-c", file]);
+    const addr = await p.listeningAddr("http");
+    // A chunked body takes the full handler (the slow path). No Accept and no
+    // User-Agent from the client; an Accept-Encoding of its own.
+    const out = `${dir.path}/body`;
+    const r = await curl([
+      "-v",
+      "-o",
+      out,
+      "-H",
+      "User-Agent:",
+      "-H",
+      "Accept:",
+      "-H",
+      "Accept-Encoding: gzip, br",
+      "-H",
+      "X-Client: 1",
+      "-H",
+      "Transfer-Encoding: chunked",
+      "--data-binary",
+      "hello origin",
+      `http://${addr}/echo?a=1`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await Deno.readFile(out), gzip, "the origin's compressed bytes, unchanged");
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]!.body, "hello origin");
+    // What curl sent ("> name: value" lines of -v), and what the origin saw.
+    const framing = new Set(["content-length", "transfer-encoding"]);
+    const sent = r.stderr.split(/\r?\n/).filter((l) => /^> [^:\s]+: /.test(l)).map((l) => {
+      const at = l.indexOf(": ");
+      return [l.slice(2, at).toLowerCase(), l.slice(at + 2)] as [string, string];
+    }).filter(([name]) => !framing.has(name));
+    const got = seen[0]!.headers.filter(([name]) => !framing.has(name));
+    const forwarded = got.filter(([name]) => name.startsWith("x-forwarded-"));
+    assert.deepEqual(
+      Object.fromEntries(forwarded),
+      { "x-forwarded-for": "127.0.0.1", "x-forwarded-proto": "http", "x-forwarded-host": addr },
+    );
+    assert.deepEqual(
+      got.filter(([name]) => !name.startsWith("x-forwarded-")).sort(),
+      sent.sort(),
+      "the origin sees exactly the client's headers (besides framing and X-Forwarded-*)",
+    );
+  } finally {
+    await origin.shutdown();
+  }
 });

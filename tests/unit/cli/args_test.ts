@@ -51,3 +51,23 @@ Deno.test("parseCli() treats --version as the version command", () => {
   assert.equal(parseCli(["--version"]).command, "version");
   assert.equal(parseCli(["check", "-c", "x.yaml"]).command, "check");
 });
+
+Deno.test("parseCli() reads --port-range as a range and refuses a bad one", () => {
+  assert.deepEqual(parseCli(["--mode", "server", "--port-range", "2000-3000"]).portRange, {
+    from: 2000,
+    to: 3000,
+  });
+  assert.deepEqual(parseCli(["--port-range=2222"]).portRange, { from: 2222, to: 2222 });
+  assert.equal(parseCli([]).portRange, undefined);
+  for (const bad of ["3000-2000", "0-10", "1-70000", "ports", "1024-"]) {
+    assert.throws(
+      () => parseCli(["--port-range", bad]),
+      (err: unknown) => err instanceof UsageError && /--port-range .*LO-HI/.test(err.message),
+      bad,
+    );
+  }
+});
+
+Deno.test("parseCli() --help after check needs no -c", () => {
+  assert.equal(parseCli(["check", "--help"]).help, true);
+});
