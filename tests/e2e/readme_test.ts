@@ -16,6 +16,7 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
 import {
+  ALLOW_LOOPBACK_EGRESS,
   curl,
   runWmproxy,
   startOrigin,
@@ -334,11 +335,16 @@ Deno.test("README: chained proxy: server, client with the server's ca.pem, egres
   const token = crypto.randomUUID().replaceAll("-", "");
   const env = { XDG_STATE_HOME: `${dir.path}/state` };
   await using server = start(
-    replaced(serverCmd, [
-      ["0.0.0.0:8091", "127.0.0.1:0"],
-      ["$(openssl rand -hex 16)", token],
-      ["host.example.com", "localhost"],
-    ]),
+    [
+      ...replaced(serverCmd, [
+        ["0.0.0.0:8091", "127.0.0.1:0"],
+        ["$(openssl rand -hex 16)", token],
+        ["host.example.com", "localhost"],
+      ]),
+      // The origin standing in for example.com is on loopback, which the
+      // server's egress refuses by default (the README says so).
+      ...ALLOW_LOOPBACK_EGRESS,
+    ],
     { env },
   );
   const listen = await server.listeningAddr("tunnel");
