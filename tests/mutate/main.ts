@@ -61,11 +61,11 @@ export const TARGETS: readonly MutateTarget[] = [
     // src/mux/virtual_stream.ts when it changes.
     name: "virtual_stream_credit",
     mutate: [
-      "src/mux/virtual_stream.ts:101-104",
-      "src/mux/virtual_stream.ts:167-200",
+      "src/mux/virtual_stream.ts:102-104",
+      "src/mux/virtual_stream.ts:169-195",
       "src/mux/virtual_stream.ts:308-325",
       "src/mux/virtual_stream.ts:344-356",
-      "src/mux/virtual_stream.ts:466-476",
+      "src/mux/virtual_stream.ts:467-476",
       "src/mux/virtual_stream.ts:492-498",
     ],
     tests: ["tests/unit/mux/virtual_stream_credit_test.ts"],
