@@ -42,7 +42,7 @@ export const TARGETS: readonly MutateTarget[] = [
   {
     name: "sni",
     mutate: ["src/mapping/sni.ts"],
-    tests: ["tests/unit/mapping/sni_test.ts"],
+    tests: ["tests/unit/mapping/sni_test.ts", "tests/unit/mapping/sni_reasons_test.ts"],
   },
   {
     name: "auth_proof",
