@@ -213,3 +213,15 @@ Deno.test("MappingRegistry.release() drops only the session's claims, filtered b
   assert.equal(r.resolveHost("https", "c.test").kind, "route");
   assert.deepEqual(r.release("nobody"), []);
 });
+
+Deno.test("MappingRegistry.resolveHost() treats only `*.` names as wildcards", () => {
+  const r = new MappingRegistry<MappingOwner>();
+  r.claimDomains("http", ["*x.test", "*.y.test"], owner("s1", "t", "odd"));
+  assert.equal(r.resolveHost("http", "x.test").kind, "unknown");
+  assert.equal(r.resolveHost("http", "ax.test").kind, "unknown");
+  assert.equal(r.resolveHost("http", "y.test").kind, "unknown");
+  assert.equal(r.resolveHost("http", "a.y.test").kind, "route");
+  r.release("s1");
+  assert.equal(r.resolveHost("http", "x.test").kind, "unknown");
+  assert.equal(r.resolveHost("http", "a.y.test").kind, "offline");
+});
