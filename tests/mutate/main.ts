@@ -92,7 +92,7 @@ function strykerConfig(t: MutateTarget, reportFile: string, concurrency: number)
     plugins: [],
     checkers: [],
     concurrency,
-    reporters: ["json", "clear-text"],
+    reporters: ["json", "clear-text", "progress-append-only"],
     jsonReporter: { fileName: reportFile },
     clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true },
     timeoutMS: 15000,

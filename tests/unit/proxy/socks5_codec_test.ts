@@ -272,7 +272,16 @@ Deno.test("parseIpv6() counts the groups a :: stands for", () => {
     assert.ok(bytes, input);
     assert.equal(formatIpv6(bytes), formatted, input);
   }
-  for (const bad of ["1:2:3:4::5:6:7:8", "1:2:3:4::5:6:7:8::", "::1::", "1:2:3:4:5:6:7:8::"]) {
+  for (
+    const bad of [
+      "1:2:3:4::5:6:7:8",
+      "1:2:3:4::5:6:7:8::",
+      "::1::",
+      "1:2:3:4:5:6:7:8::",
+      // Two `::` where the first half alone has 8 groups.
+      "1:2:3:4:5:6:7:8::9::",
+    ]
+  ) {
     assert.equal(parseIpv6(bad), null, bad);
   }
 });
