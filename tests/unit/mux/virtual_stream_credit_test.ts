@@ -319,3 +319,40 @@ Deno.test("after a local reset received DATA is dropped and sends no WINDOW_UPDA
   throws(() => s._receive(new Uint8Array(1), false), isFlowError);
   equal(link.frames.length, 1);
 });
+
+Deno.test("write() on a closed write side fails locally with STREAM_CLOSED and its reason", async () => {
+  const link = new FakeLink();
+  const s = stream(link, 100, 100);
+  s._receive(new Uint8Array(0), true);
+  await s.closeWrite();
+  equal(s.state, "closed");
+  const err = await s.write(new Uint8Array([1])).then(() => null, (e: unknown) => e);
+  ok(err instanceof StreamError);
+  equal(err.code, ERROR_CODES.STREAM_CLOSED);
+  equal(err.remote, false);
+  equal(err.message, "Cannot write stream 3: the write side is closed");
+});
+
+Deno.test("an empty DATA frame queues nothing: the readable's next chunk is the next bytes", async () => {
+  const link = new FakeLink();
+  const s = stream(link, 10, 10);
+  s._receive(new Uint8Array(0), false);
+  equal(s.stats.buffered, 0);
+  s._receive(new Uint8Array([4, 2]), false);
+  const reader = s.readable.getReader();
+  deepEqual(Array.from((await reader.read()).value!), [4, 2]);
+  reader.releaseLock();
+});
+
+Deno.test("DATA after the peer's RST is not delivered: the reader gets the reset error", async () => {
+  const link = new FakeLink();
+  const s = stream(link, 10, 10);
+  s._receive(new Uint8Array([1]), false);
+  s._remoteReset(ERROR_CODES.CANCEL);
+  s._receive(new Uint8Array([2, 3]), false);
+  equal(s.stats.buffered, 1);
+  const buf = new Uint8Array(8);
+  equal(await s.read(buf), 1, "bytes received before the RST stay readable");
+  equal(buf[0], 1);
+  await rejects(s.read(buf), (e: unknown) => e instanceof StreamError && e.remote);
+});
