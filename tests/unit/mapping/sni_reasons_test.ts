@@ -84,7 +84,7 @@ function expectNotTls(bytes: Uint8Array, why: string): void {
   assert.equal(r.reason, `Cannot parse TLS ClientHello: ${why}`);
 }
 
-Deno.test("record layer: type, version and length are judged with the exact reason", () => {
+Deno.test("hand-made hello: record layer: type, version and length are judged with the exact reason", () => {
   expectNotTls(u8(0x15), "record type 0x15 is not a handshake");
   expectNotTls(u8(0x0a, 0x03), "record type 0x0a is not a handshake");
   expectNotTls(u8(0x16, 0x02), "record version major 2 is not 3");
@@ -105,7 +105,7 @@ Deno.test("record layer: type, version and length are judged with the exact reas
   });
 });
 
-Deno.test("handshake layer: message type and length limit", () => {
+Deno.test("hand-made hello: handshake layer: message type and length limit", () => {
   expectNotTls(record(body(), 2), "handshake message type 2 is not ClientHello (1)");
   expectNotTls(record(body(), 0), "handshake message type 0 is not ClientHello (1)");
   const header = (len: number) =>
@@ -134,7 +134,7 @@ function records(hello: Uint8Array, sizes: number[]): Uint8Array {
   return concat(out);
 }
 
-Deno.test("the input limit: a hello must be complete within MAX_CLIENT_HELLO_INPUT_BYTES", () => {
+Deno.test("hand-made hello: the input limit: a hello must be complete within MAX_CLIENT_HELLO_INPUT_BYTES", () => {
   const limit = `no complete ClientHello within ${MAX_CLIENT_HELLO_INPUT_BYTES} bytes`;
   // A valid hello of the largest size: 41 fixed bytes, extensions of 16 343.
   const name = ext(0, snList([[0, "n.test"]]));
@@ -173,7 +173,7 @@ Deno.test("the input limit: a hello must be complete within MAX_CLIENT_HELLO_INP
   );
 });
 
-Deno.test("a hello in several records is joined before its body is parsed", () => {
+Deno.test("hand-made hello: a hello in several records is joined before its body is parsed", () => {
   const one = helloWithName("Split.Example");
   for (const size of [1, 4, 5, 6, 40, 41, 42, 43, 44, 45, 46]) {
     assert.deepEqual(parseClientHello(reframe(one, size)), {
@@ -198,7 +198,7 @@ Deno.test("a hello in several records is joined before its body is parsed", () =
   assert.deepEqual(parseClientHello(twoRecords), { status: "ok", serverName: "split.example" });
 });
 
-Deno.test("ClientHello body: every field's limit and reason", () => {
+Deno.test("hand-made hello: ClientHello body: every field's limit and reason", () => {
   expectNotTls(record(new Uint8Array(33)), "truncated before the session id");
   expectNotTls(record(concat([u8(3), new Uint8Array(32)])), "truncated before the session id");
   expectNotTls(record(body({ version: 2 })), "client version major 2 is not 3");
@@ -276,7 +276,7 @@ Deno.test("ClientHello body: every field's limit and reason", () => {
   );
 });
 
-Deno.test("server_name extension: list and entry lengths, name types and reasons", () => {
+Deno.test("hand-made hello: server_name extension: list and entry lengths, name types and reasons", () => {
   const withExt = (data: Uint8Array) => record(body({ tail: exts(ext(0, data)) }));
   assert.deepEqual(parseClientHello(withExt(u8())), { status: "ok", serverName: undefined });
   expectNotTls(withExt(u8(0)), "truncated server name list");
@@ -301,7 +301,7 @@ Deno.test("server_name extension: list and entry lengths, name types and reasons
   });
 });
 
-Deno.test("host names: 1-255 bytes of letters, digits, - . _ with no empty label at either end", () => {
+Deno.test("hand-made hello: host names: 1-255 bytes of letters, digits, - . _ with no empty label at either end", () => {
   const ok = (name: string, expected = name.toLowerCase()) =>
     assert.deepEqual(
       parseClientHello(helloWithName(name)),
