@@ -9,7 +9,10 @@ import {
   MAX_CLIENT_HELLO_BYTES,
   MAX_CLIENT_HELLO_INPUT_BYTES,
   parseClientHello,
+  readClientHello,
 } from "@/mapping/mod.ts";
+import type { ByteConn } from "@/transport/conn.ts";
+import { FakeTime } from "../../_fake_time.ts";
 import { concat, reframe } from "./_helpers.ts";
 
 const u8 = (...xs: number[]) => new Uint8Array(xs);
@@ -324,4 +327,141 @@ Deno.test("hand-made hello: host names: 1-255 bytes of letters, digits, - . _ wi
   bad("a.");
   bad("a..b");
   bad(".");
+});
+
+Deno.test("hand-made hello: fields ending exactly at the end of the message", () => {
+  // Version and random but no session id length byte.
+  expectNotTls(record(concat([u8(3, 3), new Uint8Array(32)])), "truncated before the session id");
+  // The cipher suites length but no suites.
+  expectNotTls(
+    record(concat([u8(3, 3), new Uint8Array(32), u8(0), be16(2)])),
+    "truncated before the compression methods",
+  );
+  // A server_name extension with an empty list names nothing.
+  assert.deepEqual(parseClientHello(record(body({ tail: exts(ext(0, u8(0, 0))) }))), {
+    status: "ok",
+    serverName: undefined,
+  });
+  // The last record holds only the last 2 bytes of the message.
+  const hello = helloWithName("tail.test");
+  const msgLen = hello.length - 5;
+  const split = records(hello, [msgLen - 2, 2]);
+  assert.deepEqual(parseClientHello(split), { status: "ok", serverName: "tail.test" });
+  assert.deepEqual(parseClientHello(records(hello, [msgLen - 1, 1])), {
+    status: "ok",
+    serverName: "tail.test",
+  });
+});
+
+/** A ByteConn that hands out `data` at most `chunk` bytes per read, then ends or hangs. */
+class ScriptConn implements ByteConn {
+  readonly remoteAddr = { hostname: "127.0.0.1", port: 1 };
+  readonly localAddr = { hostname: "127.0.0.1", port: 2 };
+  closed = 0;
+  reads = 0;
+  #off = 0;
+  #pending: { resolve: (n: number | null) => void; reject: (e: Error) => void } | null = null;
+
+  constructor(
+    readonly data: Uint8Array,
+    readonly chunk: number,
+    readonly end: "eof" | "hang" | "hang-then-error",
+  ) {}
+
+  read(p: Uint8Array): Promise<number | null> {
+    this.reads++;
+    if (this.#off < this.data.length) {
+      const n = Math.min(p.length, this.chunk, this.data.length - this.#off);
+      p.set(this.data.subarray(this.#off, this.#off + n));
+      this.#off += n;
+      return Promise.resolve(n);
+    }
+    if (this.end === "eof") return Promise.resolve(null);
+    return new Promise((resolve, reject) => this.#pending = { resolve, reject });
+  }
+  write(p: Uint8Array): Promise<number> {
+    return Promise.resolve(p.length);
+  }
+  closeWrite(): Promise<void> {
+    return Promise.resolve();
+  }
+  close(): void {
+    this.closed++;
+    const p = this.#pending;
+    this.#pending = null;
+    if (p === null) return;
+    if (this.end === "hang-then-error") p.reject(new Error("Bad resource ID"));
+    else p.resolve(null);
+  }
+}
+
+const LARGE = records(
+  record(body({ tail: exts(ext(0, snList([[0, "big.test"]])), ext(0x15, new Uint8Array(9000))) })),
+  [16384],
+);
+
+Deno.test("readClientHello() reads a hello larger than its first 4 KiB buffer, in any chunking", async () => {
+  using time = new FakeTime();
+  assert.ok(LARGE.length > 8192);
+  for (const chunk of [LARGE.length, 1000, 4096, 333]) {
+    const conn = new ScriptConn(LARGE, chunk, "hang");
+    const r = await readClientHello(conn, 64 * 1024, 1000);
+    assert.equal(r.serverName, "big.test", `chunk ${chunk}`);
+    assert.deepEqual(r.buffered, LARGE, `chunk ${chunk}`);
+    assert.equal(r.hello.status, "ok");
+    assert.equal(conn.closed, 0);
+    assert.equal(time.pending, 0, "the timeout is cleared");
+  }
+});
+
+Deno.test("readClientHello() stops at maxBytes (at least 16) with need_more and what it read", async () => {
+  using time = new FakeTime();
+  for (const [maxBytes, expected] of [[20, 20], [5, 16], [5000, 5000], [4096, 4096]] as const) {
+    const conn = new ScriptConn(LARGE, LARGE.length, "hang");
+    const r = await readClientHello(conn, maxBytes, 1000);
+    assert.deepEqual(r.hello, { status: "need_more" }, `maxBytes ${maxBytes}`);
+    assert.equal(r.serverName, undefined);
+    assert.deepEqual(r.buffered, LARGE.subarray(0, expected), `maxBytes ${maxBytes}`);
+    assert.equal(conn.closed, 0);
+    assert.equal(time.pending, 0);
+  }
+});
+
+Deno.test("readClientHello() at end of stream returns what came, without a name", async () => {
+  using _time = new FakeTime();
+  const empty = await readClientHello(new ScriptConn(u8(), 10, "eof"), 1000, 1000);
+  assert.deepEqual(empty, {
+    serverName: undefined,
+    buffered: u8(),
+    hello: { status: "need_more" },
+  });
+  const part = await readClientHello(new ScriptConn(LARGE.subarray(0, 30), 7, "eof"), 1000, 1000);
+  assert.deepEqual(part.hello, { status: "need_more" });
+  assert.deepEqual(part.buffered, LARGE.subarray(0, 30));
+  const garbage = await readClientHello(new ScriptConn(u8(0x47, 0x45, 0x54), 7, "eof"), 1000, 1000);
+  assert.equal(garbage.hello.status, "not_tls");
+  assert.equal(garbage.serverName, undefined);
+  assert.deepEqual(garbage.buffered, u8(0x47, 0x45, 0x54));
+});
+
+Deno.test("readClientHello() closes the connection at its timeout and rejects, however the read ends", async () => {
+  for (const end of ["hang", "hang-then-error"] as const) {
+    using time = new FakeTime();
+    const conn = new ScriptConn(LARGE.subarray(0, 10), 10, end);
+    const r = readClientHello(conn, 64 * 1024, 100);
+    const outcome = r.then(() => "resolved", (e: Error) => e.message);
+    await Promise.resolve();
+    time.tick(99);
+    assert.equal(conn.closed, 0);
+    time.tick(1);
+    assert.equal(conn.closed, 1, end);
+    assert.equal(await outcome, "Cannot read TLS ClientHello: none within 100 ms", end);
+  }
+  // A read error before the timeout is passed on as it is.
+  using _time = new FakeTime();
+  const failing: ByteConn = {
+    ...new ScriptConn(u8(), 1, "eof"),
+    read: () => Promise.reject(new Error("connection reset")),
+  } as unknown as ByteConn;
+  await assert.rejects(readClientHello(failing, 100, 100), /^Error: connection reset$/);
 });
