@@ -138,8 +138,8 @@ function hex(b: number): string {
 function parseHelloBody(msg: Uint8Array): ClientHelloResult {
   const end = msg.length;
   let p = 4;
-  // legacy_version (2) + random (32)
-  if (p + 34 > end) return notTls("truncated before the session id");
+  // legacy_version (2) + random (32) + the session id's length byte (1)
+  if (p + 35 > end) return notTls("truncated before the session id");
   if (msg[p] !== 0x03) return notTls(`client version major ${msg[p]} is not 3`);
   p += 34;
   const sidLen = msg[p]!;

@@ -13,6 +13,7 @@ import {
   encodeUserPassReply,
   formatIpv6,
   parseGreeting,
+  parseIpv4,
   parseIpv6,
   parseReply,
   parseRequest,
@@ -146,6 +147,139 @@ Deno.test("parseIpv6() and formatIpv6() follow RFC 4291 / RFC 5952", () => {
       "::g",
       "1.2.3.4",
       "::1.2.3.999",
+    ]
+  ) {
+    assert.equal(parseIpv6(bad), null, bad);
+  }
+});
+
+Deno.test("parsers reject a wrong version from the first byte, before waiting for more", () => {
+  assert.throws(() => parseGreeting(b(4)), /version 4 is not 5/);
+  assert.throws(() => parseUserPass(b(5)), /version 5 is not 1/);
+  assert.throws(() => parseRequest(b(4)), /version 4 is not 5/);
+  // The next byte that can be judged is judged as soon as it is there.
+  assert.throws(() => parseUserPass(b(1, 0)), /empty user name/);
+  assert.throws(() => parseRequest(b(5, 1, 1)), /reserved byte/);
+  assert.throws(() => parseRequest(b(5, 1, 0, 9)), AddressTypeError);
+  assert.throws(() => parseRequest(b(5, 1, 0, 3, 0)), /empty domain/);
+  assert.equal(parseGreeting(b(5)), null);
+  assert.equal(parseUserPass(b(1)), null);
+  assert.equal(parseRequest(b(5, 1)), null);
+  assert.equal(parseRequest(b(5, 1, 0)), null);
+  assert.equal(parseRequest(b(5, 1, 0, 3)), null);
+});
+
+Deno.test("AddressTypeError names the unknown type in two hex digits", () => {
+  let err: unknown;
+  try {
+    parseRequest(b(5, 1, 0, 9, 1, 2, 3, 4, 0, 80));
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof AddressTypeError);
+  assert.ok(err instanceof SyntaxError);
+  assert.equal(err.name, "AddressTypeError");
+  assert.equal(err.message, "Cannot parse SOCKS5 address: address type 0x09 is unknown");
+  assert.equal(
+    new AddressTypeError(0xab).message,
+    "Cannot parse SOCKS5 address: address type 0xab is unknown",
+  );
+});
+
+Deno.test("encoders accept lengths and ports exactly up to their limits", () => {
+  assert.equal(encodeGreeting(new Array(255).fill(0)).length, 257);
+  assert.throws(() => encodeGreeting(new Array(256).fill(0)), {
+    name: "RangeError",
+    message: "Cannot encode SOCKS5 greeting: 256 methods (1-255 allowed)",
+  });
+  assert.deepEqual(encodeUserPass("a", ""), b(1, 1, 0x61, 0));
+  assert.equal(encodeUserPass("u".repeat(255), "p".repeat(255)).length, 3 + 255 + 255);
+  assert.throws(() => encodeUserPass("u", "p".repeat(256)), {
+    name: "RangeError",
+    message: "Cannot encode SOCKS5 user/password: lengths must be 1-255 and 0-255",
+  });
+  assert.deepEqual(encodeAddress({ hostname: "a", port: 65535 }), b(3, 1, 0x61, 0xff, 0xff));
+  assert.deepEqual(encodeAddress({ hostname: "1.2.3.4", port: 0 }), b(1, 1, 2, 3, 4, 0, 0));
+  assert.equal(encodeAddress({ hostname: "n".repeat(255), port: 1 }).length, 1 + 1 + 255 + 2);
+  assert.throws(() => encodeAddress({ hostname: "a", port: 65536 }), {
+    name: "RangeError",
+    message: "Cannot encode SOCKS5 address: port 65536 is out of range",
+  });
+  assert.throws(() => encodeAddress({ hostname: "a", port: -1 }), RangeError);
+  assert.throws(() => encodeAddress({ hostname: "a", port: 1.5 }), RangeError);
+  assert.throws(() => encodeAddress({ hostname: "", port: 1 }), {
+    name: "RangeError",
+    message: "Cannot encode SOCKS5 address: domain name length 0 is not 1-255",
+  });
+});
+
+Deno.test("parseRequest() accepts exactly letters, digits and -._: in a domain name", () => {
+  const name = "AZaz09-._:";
+  const req = encodeRequest(CMD_CONNECT, { hostname: name, port: 1 });
+  assert.equal(parseRequest(req)?.address.hostname, name);
+  for (const c of ["M", "m", "5"]) {
+    assert.equal(
+      parseRequest(encodeRequest(CMD_CONNECT, { hostname: c, port: 1 }))?.address.hostname,
+      c,
+    );
+  }
+  // The neighbours of every allowed range, and a few usual suspects.
+  for (const bad of [0x2f, 0x3b, 0x40, 0x5b, 0x60, 0x7b, 0x20, 0x2c, 0x5e, 0x00, 0xff]) {
+    assert.throws(
+      () => parseRequest(b(5, 1, 0, 3, 3, 0x61, bad, 0x62, 0, 80)),
+      /invalid character/,
+      `byte 0x${bad.toString(16)}`,
+    );
+  }
+});
+
+Deno.test("parseUdpDatagram() checks both reserved bytes and reports a 4-byte header as truncated", () => {
+  assert.throws(() => parseUdpDatagram(b(1, 0, 0, 1, 1, 2, 3, 4, 0, 53)), /reserved bytes/);
+  assert.throws(() => parseUdpDatagram(b(0, 0, 0, 1)), /truncated address/);
+  assert.throws(() => parseUdpDatagram(b(0, 0, 0)), /3 bytes is too short/);
+  assert.deepEqual(parseUdpDatagram(b(0, 0, 0, 1, 1, 2, 3, 4, 0, 53)).data, b());
+});
+
+Deno.test("parseIpv4() takes exactly four decimal octets of 0-255", () => {
+  assert.deepEqual(parseIpv4("10.200.30.255"), b(10, 200, 30, 255));
+  assert.deepEqual(parseIpv4("255.255.255.255"), b(255, 255, 255, 255));
+  assert.deepEqual(parseIpv4("1.22.3.44"), b(1, 22, 3, 44));
+  for (
+    const bad of [
+      "256.1.1.1",
+      "1.1.1.256",
+      "x1.2.3.4",
+      "1.2.3.4x",
+      "1.2.3",
+      "1.2.3.4.5",
+      "1.2.3.1000",
+    ]
+  ) {
+    assert.equal(parseIpv4(bad), null, bad);
+  }
+  assert.deepEqual(encodeAddress({ hostname: "1.2.3.4x", port: 1 }).subarray(0, 2), b(3, 8));
+});
+
+Deno.test("parseIpv6() counts the groups a :: stands for", () => {
+  const ok: [string, string][] = [
+    ["1:2:3:4:5:6:7::", "1:2:3:4:5:6:7:0"],
+    ["::2:3:4:5:6:7:8", "0:2:3:4:5:6:7:8"],
+    ["0000:0000:0000:0000:0000:ffff:255.255.255.255", "::ffff:ffff:ffff"],
+    ["1::", "1::"],
+  ];
+  for (const [input, formatted] of ok) {
+    const bytes = parseIpv6(input);
+    assert.ok(bytes, input);
+    assert.equal(formatIpv6(bytes), formatted, input);
+  }
+  for (
+    const bad of [
+      "1:2:3:4::5:6:7:8",
+      "1:2:3:4::5:6:7:8::",
+      "::1::",
+      "1:2:3:4:5:6:7:8::",
+      // Two `::` where the first half alone has 8 groups.
+      "1:2:3:4:5:6:7:8::9::",
     ]
   ) {
     assert.equal(parseIpv6(bad), null, bad);
