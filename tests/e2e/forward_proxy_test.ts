@@ -22,8 +22,11 @@ Deno.test("proxy e2e: curl -x sends two keep-alive requests to two origins on on
   const [first, second] = r.stdout.trim().split("\n");
   assert.equal(first, "A /one|1");
   assert.equal(second, "B /two|0"); // curl reused its proxy connection
+  // One client connection carried both requests, and its close was logged with them.
   const closed = await p.waitForEvent("connection_closed", { component: "proxy" });
-  assert.ok(closed, "a connection_closed event");
+  assert.equal(closed.protocol, "http");
+  assert.equal(closed.requests, 2);
+  assert.ok((closed.bytes_out as number) > "A /oneB /two".length, "responses counted");
 });
 
 Deno.test("proxy e2e: curl -p -x tunnels through CONNECT", async () => {
@@ -131,25 +134,38 @@ Deno.test("proxy e2e: a config file with users and limits is honoured", async ()
   const file = `${dir.path}/proxy.yaml`;
   await Deno.writeTextFile(
     file,
-    `proxy:\n  bind: 127.0.0.1:0\n  protocols: [socks5]\n  users: [{ username: u, password: p }]\n`,
+    `proxy:\n  bind: 127.0.0.1:0\n  protocols: [socks5, http]\n` +
+      `  users: [{ username: u, password: p }]\n  limits: { max_header_bytes: 2KiB }\n`,
   );
   await using p = startWmproxy(["-c", file]);
   const proxy = await p.listeningAddr("proxy");
   const socks = await curl(["--socks5-hostname", proxy, "--proxy-user", "u:p", `${a.url}/s`]);
   assert.equal(socks.stdout, "A /s", socks.stderr);
-  const http = await curl([
+  const code = async (args: string[]) =>
+    (await curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-x", `http://${proxy}`, ...args]))
+      .stdout;
+  assert.equal(await code(["--proxy-user", "u:p", `${a.url}/h`]), "200");
+  assert.equal(await code([`${a.url}/h`]), "407", "users: a request without credentials");
+  assert.equal(
+    await code(["--proxy-user", "u:p", "-H", `X-Big: ${"x".repeat(3000)}`, `${a.url}/h`]),
+    "431",
+    "limits.max_header_bytes: 2KiB",
+  );
+  const connect = await curl([
     "-s",
     "-o",
     "/dev/null",
     "-w",
-    "%{http_code}",
+    "%{http_connect}",
+    "-p",
     "-x",
     `http://${proxy}`,
     "--proxy-user",
     "u:p",
-    `${a.url}/h`,
+    `${a.url}/c`,
   ]);
-  assert.notEqual(http.stdout, "200", "HTTP is disabled by protocols: [socks5]");
+  assert.equal(connect.stdout, "403", "CONNECT is disabled by protocols: [socks5, http]");
+  assert.equal(a.requests.map((r) => new URL(r.url).pathname).join(","), "/s,/h");
 });
 
 Deno.test("proxy e2e: garbage and a half-closing client do not stop the proxy", async () => {
