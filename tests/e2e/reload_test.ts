@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import {
   curl,
-  runWmproxy,
   startTunnelClient,
   startTunnelServer,
   startWmproxy,
@@ -276,7 +275,5 @@ client:
     "client one kept its session",
   );
 
-  const bad = await runWmproxy(["check", "-c", serverFile]);
-  assert.equal(bad.code, 0);
   await lan.shutdown();
 });
