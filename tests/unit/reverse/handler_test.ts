@@ -228,12 +228,10 @@ Deno.test("proxy: every server failing to connect gives 502; an upstream timeout
   await using g2 = new UpstreamGroup(config.upstreams[0]!);
   const f = fakeFetch((_u, _c, signal) => hang(signal));
   const slow = createHttpHandler(config, { fetch: f, upstreams: new Map([["app", g2]]) });
-  const started = Date.now();
   const r2 = await slow(new Request("http://h.test/", { method: "POST", body: "p" }), info());
   assert.equal(r2.status, 504);
   await r2.body?.cancel();
   assert.equal(f.calls.length, 1, "POST is not retried after a timeout");
-  assert.ok(Date.now() - started < 2000);
 });
 
 Deno.test("proxy: 5xx answers are passed on and counted against the server", async () => {
