@@ -225,11 +225,9 @@ Deno.test("serveHttpVisitor() answers 504 when no response head comes in time", 
   await using vh = startVhost(table({ "a.example": tcpRoute("map-a", svc.port) }), {
     idle_timeout_ms: 300,
   });
-  const started = Date.now();
   const r = await curl(["-w", "\\n%{http_code}", "-H", "Host: a.example", `${vh.url}/`]);
   assert.match(r.stdout, /<h1>504 Gateway Timeout<\/h1>/);
   assert.match(r.stdout, /\n504$/);
-  assert.ok(Date.now() - started < 5_000);
 });
 
 Deno.test("serveHttpVisitor() retries a request once when a kept stream went stale", async () => {
